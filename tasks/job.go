@@ -1,0 +1,153 @@
+package tasks
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// TimeFormat is the RFC 3339 layout of every time in a job record.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Job is a job as callers see it (HTTP API, CLI, webhooks). It never contains the image.
+type Job struct {
+	JobId           string     `json:"JobId"`
+	Status          Status     `json:"Status"`
+	BizToken        string     `json:"BizToken"`
+	VerificationURL string     `json:"VerificationURL"`
+	ExpiresAt       *time.Time `json:"ExpiresAt"`
+	Extra           string     `json:"Extra"`
+	RequestId       string     `json:"RequestId"`
+	Error           *JobError  `json:"Error"`
+	Attempts        int        `json:"Attempts"`
+	CreatedAt       time.Time  `json:"CreatedAt"`
+	FinishedAt      *time.Time `json:"FinishedAt"`
+	BatchId         string     `json:"BatchId,omitempty"`
+	RowKey          string     `json:"RowKey,omitempty"`
+	Priority        Priority   `json:"Priority,omitempty"`
+	Region          string     `json:"Region,omitempty"`
+	Webhook         *Webhook   `json:"Webhook,omitempty"`
+}
+
+// JobError is the last error of a job: the upstream's code and message, or faceidq's.
+type JobError struct {
+	Code    string `json:"Code"`
+	Message string `json:"Message"`
+}
+
+// Webhook is the delivery state of a job's webhook.
+type Webhook struct {
+	URL       string     `json:"URL"`
+	Status    string     `json:"Status"` // pending, delivered, retrying, exhausted, gone
+	Attempts  int        `json:"Attempts"`
+	LastError string     `json:"LastError,omitempty"`
+	LastAt    *time.Time `json:"LastAt,omitempty"`
+}
+
+// Record field names of the result hash (keys.Result). The first ten are the public
+// contract of the product spec; the rest are faceidq's own.
+const (
+	FieldStatus          = "Status"
+	FieldBizToken        = "BizToken"
+	FieldVerificationURL = "VerificationURL"
+	FieldExpiresAt       = "ExpiresAt"
+	FieldExtra           = "Extra"
+	FieldRequestId       = "RequestId"
+	FieldErrorCode       = "ErrorCode"
+	FieldErrorMessage    = "ErrorMessage"
+	FieldAttempts        = "Attempts"
+	FieldUpdatedAt       = "UpdatedAt"
+
+	FieldJobId            = "JobId"
+	FieldCreatedAt        = "CreatedAt"
+	FieldFinishedAt       = "FinishedAt"
+	FieldBatchId          = "BatchId"
+	FieldRowKey           = "RowKey"
+	FieldPriority         = "Priority"
+	FieldRegion           = "Region"
+	FieldPayload          = "Payload" // the task payload, for re-runs
+	FieldCallbackURL      = "CallbackURL"
+	FieldWebhookStatus    = "WebhookStatus"
+	FieldWebhookAttempts  = "WebhookAttempts"
+	FieldWebhookLastError = "WebhookLastError"
+	FieldWebhookLastAt    = "WebhookLastAt"
+)
+
+// FormatTime renders t as a record time.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// JobFromRecord builds a Job from the fields of its result hash. It returns an error
+// when the record is empty or a field is malformed.
+func JobFromRecord(jobID string, rec map[string]string) (*Job, error) {
+	if len(rec) == 0 {
+		return nil, fmt.Errorf("tasks: job %s: empty record", jobID)
+	}
+	j := &Job{
+		JobId:           jobID,
+		Status:          Status(rec[FieldStatus]),
+		BizToken:        rec[FieldBizToken],
+		VerificationURL: rec[FieldVerificationURL],
+		Extra:           rec[FieldExtra],
+		RequestId:       rec[FieldRequestId],
+		BatchId:         rec[FieldBatchId],
+		RowKey:          rec[FieldRowKey],
+		Priority:        Priority(rec[FieldPriority]),
+		Region:          rec[FieldRegion],
+	}
+	var err error
+	if j.ExpiresAt, err = parseOptTime(rec, FieldExpiresAt); err != nil {
+		return nil, err
+	}
+	if j.FinishedAt, err = parseOptTime(rec, FieldFinishedAt); err != nil {
+		return nil, err
+	}
+	if created, err := parseOptTime(rec, FieldCreatedAt); err != nil {
+		return nil, err
+	} else if created != nil {
+		j.CreatedAt = *created
+	}
+	if j.Attempts, err = parseOptInt(rec, FieldAttempts); err != nil {
+		return nil, err
+	}
+	if code := rec[FieldErrorCode]; code != "" {
+		j.Error = &JobError{Code: code, Message: rec[FieldErrorMessage]}
+	}
+	if url := rec[FieldCallbackURL]; url != "" {
+		w := &Webhook{URL: url, Status: rec[FieldWebhookStatus], LastError: rec[FieldWebhookLastError]}
+		if w.Status == "" {
+			w.Status = "pending"
+		}
+		if w.Attempts, err = parseOptInt(rec, FieldWebhookAttempts); err != nil {
+			return nil, err
+		}
+		if w.LastAt, err = parseOptTime(rec, FieldWebhookLastAt); err != nil {
+			return nil, err
+		}
+		j.Webhook = w
+	}
+	return j, nil
+}
+
+func parseOptTime(rec map[string]string, field string) (*time.Time, error) {
+	s := rec[field]
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, fmt.Errorf("tasks: record field %s: %w", field, err)
+	}
+	return &t, nil
+}
+
+func parseOptInt(rec map[string]string, field string) (int, error) {
+	s := rec[field]
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("tasks: record field %s: %w", field, err)
+	}
+	return n, nil
+}

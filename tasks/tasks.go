@@ -1,0 +1,73 @@
+package tasks
+
+import (
+	"fmt"
+)
+
+// Task type names, noun:verb.
+const (
+	// TypeApplyToken calls ApplyWebVerificationBizTokenIntl for one job.
+	TypeApplyToken = "faceid:apply_token"
+	// TypeDeliverWebhook posts one final job to its callback URL.
+	TypeDeliverWebhook = "webhook:deliver"
+)
+
+// Queue names (asynq queues).
+const (
+	QueueInteractive = "interactive"
+	QueueBatch       = "batch"
+	QueueWebhooks    = "webhooks"
+)
+
+// TokenQueues are the queues that hold token-apply tasks, highest priority first.
+var TokenQueues = []string{QueueInteractive, QueueBatch}
+
+// Priority is a job's lane. Interactive jobs (a person waiting on a page) are served
+// before batch jobs (campaigns), both at dequeue and at the rate limiter.
+type Priority string
+
+// The two lanes.
+const (
+	PriorityInteractive Priority = "interactive"
+	PriorityBatch       Priority = "batch"
+)
+
+// ParsePriority parses a lane name; the empty string means interactive.
+func ParsePriority(s string) (Priority, error) {
+	switch Priority(s) {
+	case "", PriorityInteractive:
+		return PriorityInteractive, nil
+	case PriorityBatch:
+		return PriorityBatch, nil
+	}
+	return "", fmt.Errorf("must be %q or %q, not %q", PriorityInteractive, PriorityBatch, s)
+}
+
+// Queue returns the asynq queue of the lane.
+func (p Priority) Queue() string {
+	if p == PriorityBatch {
+		return QueueBatch
+	}
+	return QueueInteractive
+}
+
+// Status is a job's state.
+type Status string
+
+// Job states. Succeeded, failed and canceled are final.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusRetrying  Status = "retrying"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
+)
+
+// Statuses lists every state in lifecycle order.
+var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSucceeded, StatusFailed, StatusCanceled}
+
+// Final reports whether no further change will happen to a job in state s.
+func (s Status) Final() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+}
