@@ -1,0 +1,190 @@
+// Package metrics defines every Prometheus metric faceidq exports, in one place, with
+// bounded label values only (never a JobId, a URL or a token).
+//
+// Components take a *Metrics; a nil *Metrics is valid and records nothing, so
+// libraries and tests need no registry.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "faceidq"
+
+// Metrics holds faceidq's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	UpstreamCalls        *prometheus.CounterVec   // code ("OK" for success)
+	UpstreamDuration     *prometheus.HistogramVec // class
+	LimiterWait          *prometheus.HistogramVec // lane
+	JobsFinished         *prometheus.CounterVec   // status, lane
+	JobDuration          *prometheus.HistogramVec // lane: created → final
+	JobPickup            *prometheus.HistogramVec // lane: created → upstream call
+	PipelinePaused       prometheus.Gauge
+	WebhookDeliveries    *prometheus.CounterVec // outcome
+	WebhookDuration      prometheus.Histogram
+	HTTPRequests         *prometheus.CounterVec   // route, code
+	HTTPDuration         *prometheus.HistogramVec // route
+	JobsSubmitted        *prometheus.CounterVec   // lane
+	UpstreamRetries      *prometheus.CounterVec   // class
+	LimiterPenalties     prometheus.Counter
+	LimiterIntervalGauge prometheus.Gauge
+}
+
+var latencyBuckets = []float64{.005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// New creates the collectors and registers them, with the Go and process
+// collectors, on a new registry.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		UpstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "upstream_calls_total",
+			Help: "Upstream ApplyWebVerificationBizTokenIntl calls by answer code (OK for success)."}, []string{"code"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "upstream_call_duration_seconds",
+			Help: "Upstream call latency by error class (ok, retryable, rate_limited, permanent, account).", Buckets: latencyBuckets}, []string{"class"}),
+		LimiterWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "limiter_wait_seconds",
+			Help: "Time a job waited for its global rate-limit slot, by lane.", Buckets: latencyBuckets}, []string{"lane"}),
+		JobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "jobs_finished_total",
+			Help: "Jobs that reached a final state, by state and lane."}, []string{"status", "lane"}),
+		JobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "job_duration_seconds",
+			Help: "Job end-to-end latency (created to final), by lane.", Buckets: latencyBuckets}, []string{"lane"}),
+		JobPickup: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "job_pickup_seconds",
+			Help: "Time from a job's creation to its first upstream call, by lane.", Buckets: latencyBuckets}, []string{"lane"}),
+		PipelinePaused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "pipeline_paused",
+			Help: "1 while the pipeline switch is off (account-level upstream error or operator)."}),
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "webhook_deliveries_total",
+			Help: "Webhook delivery attempts by outcome."}, []string{"outcome"}),
+		WebhookDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "webhook_delivery_duration_seconds",
+			Help: "Webhook delivery attempt latency.", Buckets: latencyBuckets}),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "http_requests_total",
+			Help: "HTTP API requests by route pattern and status code."}, []string{"route", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "http_request_duration_seconds",
+			Help: "HTTP API latency by route pattern.", Buckets: latencyBuckets}, []string{"route"}),
+		JobsSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "jobs_submitted_total",
+			Help: "Jobs accepted by this process, by lane."}, []string{"lane"}),
+		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "job_retries_total",
+			Help: "Jobs sent back to their queue, by error class."}, []string{"class"}),
+		LimiterPenalties: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "limiter_penalties_total",
+			Help: "Times the global limiter slowed down after RequestLimitExceeded."}),
+		LimiterIntervalGauge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "limiter_interval_seconds",
+			Help: "Spacing between upstream calls this process paces with (1/rate plus the observed jitter margin)."}),
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.UpstreamCalls, m.UpstreamDuration, m.LimiterWait, m.JobsFinished, m.JobDuration, m.JobPickup,
+		m.PipelinePaused, m.WebhookDeliveries, m.WebhookDuration, m.HTTPRequests, m.HTTPDuration,
+		m.JobsSubmitted, m.UpstreamRetries, m.LimiterPenalties, m.LimiterIntervalGauge)
+	return m
+}
+
+// ObserveUpstream records one upstream call.
+func (m *Metrics) ObserveUpstream(code, class string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.UpstreamCalls.WithLabelValues(code).Inc()
+	m.UpstreamDuration.WithLabelValues(class).Observe(d.Seconds())
+}
+
+// ObserveLimiterWait records the wait for one rate-limit slot.
+func (m *Metrics) ObserveLimiterWait(lane string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.LimiterWait.WithLabelValues(lane).Observe(d.Seconds())
+}
+
+// ObserveFinished records a job reaching a final state after d since creation.
+func (m *Metrics) ObserveFinished(status, lane string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.JobsFinished.WithLabelValues(status, lane).Inc()
+	if d > 0 {
+		m.JobDuration.WithLabelValues(lane).Observe(d.Seconds())
+	}
+}
+
+// ObservePickup records the time from a job's creation to its first upstream call.
+func (m *Metrics) ObservePickup(lane string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.JobPickup.WithLabelValues(lane).Observe(d.Seconds())
+}
+
+// ObserveRetry records a job sent back to its queue.
+func (m *Metrics) ObserveRetry(class string) {
+	if m == nil {
+		return
+	}
+	m.UpstreamRetries.WithLabelValues(class).Inc()
+}
+
+// ObservePenalty records a limiter slow-down.
+func (m *Metrics) ObservePenalty() {
+	if m == nil {
+		return
+	}
+	m.LimiterPenalties.Inc()
+}
+
+// SetPaused sets the pipeline gauge.
+func (m *Metrics) SetPaused(paused bool) {
+	if m == nil {
+		return
+	}
+	if paused {
+		m.PipelinePaused.Set(1)
+	} else {
+		m.PipelinePaused.Set(0)
+	}
+}
+
+// SetLimiterInterval records the pacing interval.
+func (m *Metrics) SetLimiterInterval(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.LimiterIntervalGauge.Set(d.Seconds())
+}
+
+// ObserveWebhook records one webhook delivery attempt.
+func (m *Metrics) ObserveWebhook(outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.WebhookDeliveries.WithLabelValues(outcome).Inc()
+	if d > 0 {
+		m.WebhookDuration.Observe(d.Seconds())
+	}
+}
+
+// ObserveSubmitted records a job accepted by this process.
+func (m *Metrics) ObserveSubmitted(lane string) {
+	if m == nil {
+		return
+	}
+	m.JobsSubmitted.WithLabelValues(lane).Inc()
+}
+
+// ObserveHTTP records one HTTP request.
+func (m *Metrics) ObserveHTTP(route string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.HTTPRequests.WithLabelValues(route, itoa(code)).Inc()
+	m.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func itoa(n int) string {
+	if n >= 100 && n < 600 {
+		return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+	}
+	return "other"
+}

@@ -1,0 +1,50 @@
+package tasks
+
+import (
+	"github.com/faceidq/faceidq/internal/faceid"
+)
+
+// TokenRequest is what a caller submits for one job: the upstream's own input, in
+// Tencent's names so that a Tencent request body works as is, plus faceidq's Region,
+// CallbackURL and Priority.
+type TokenRequest struct {
+	RedirectURL        *string                           `json:"RedirectURL,omitempty"`
+	CompareImageBase64 *string                           `json:"CompareImageBase64,omitempty"`
+	Extra              *string                           `json:"Extra,omitempty"`
+	RuleId             *string                           `json:"RuleId,omitempty"`
+	Config             *faceid.WebVerificationConfigIntl `json:"Config,omitempty"`
+
+	// Region of the call. Defaults to the producer's default region.
+	Region string `json:"Region,omitempty"`
+	// CallbackURL receives the final job by webhook.
+	CallbackURL string `json:"CallbackURL,omitempty"`
+	// Priority is the lane: interactive (default) or batch.
+	Priority Priority `json:"Priority,omitempty"`
+}
+
+// Params returns the upstream input of r.
+func (r *TokenRequest) Params() faceid.ApplyWebVerificationBizTokenIntlRequestParams {
+	return faceid.ApplyWebVerificationBizTokenIntlRequestParams{
+		RedirectURL: r.RedirectURL, CompareImageBase64: r.CompareImageBase64,
+		Extra: r.Extra, Config: r.Config, RuleId: r.RuleId,
+	}
+}
+
+// Validate checks r as the upstream documents its inputs (faceid.Validate), then its
+// Region and Priority. It returns a *faceid.FieldError naming the field and the
+// reason. An empty Region is valid here: the producer fills in its default.
+func (r *TokenRequest) Validate() error {
+	p := r.Params()
+	if err := faceid.Validate(&p); err != nil {
+		return err
+	}
+	if r.Region != "" {
+		if err := faceid.ValidateRegion(r.Region); err != nil {
+			return err
+		}
+	}
+	if _, err := ParsePriority(string(r.Priority)); err != nil {
+		return &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "Priority", Reason: err.Error()}
+	}
+	return nil
+}
