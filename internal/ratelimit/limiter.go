@@ -1,0 +1,359 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lane is the priority of a reservation. The zero value is Interactive.
+type Lane int
+
+// The two lanes.
+const (
+	// Interactive reservations (a person waiting on a page) may book slots up to
+	// Config.MaxAhead in the future, ahead of every batch waiter.
+	Interactive Lane = iota
+	// Batch reservations (campaigns) only take a slot that is due now, so they never hold
+	// future slots that an interactive request arriving later would need.
+	Batch
+)
+
+// String returns "interactive" or "batch".
+func (l Lane) String() string {
+	switch l {
+	case Interactive:
+		return "interactive"
+	case Batch:
+		return "batch"
+	}
+	return "Lane(" + strconv.Itoa(int(l)) + ")"
+}
+
+const (
+	keyTTL      = 10 * time.Minute // the hash expires after this long unused
+	spreadEpoch = 10 * time.Second // shared delay ranges are forgotten after one to two epochs
+)
+
+// Reservation is one granted slot.
+type Reservation struct {
+	// Lane is the lane the slot was granted in.
+	Lane Lane
+	// Start is the moment, on this process's clock, from which the caller may call the
+	// upstream. Wait returns at (or just after) Start.
+	Start time.Time
+	// Slot is the slot on Redis's clock (µs precision). Slots of one key are at least
+	// Interval apart, whatever process holds them.
+	Slot time.Time
+	// Reserved is Redis's clock when the slot was granted.
+	Reserved time.Time
+	// Interval is the spacing in force when the slot was granted.
+	Interval time.Duration
+	// Waited is how long Wait blocked, from its call until Start.
+	Waited time.Duration
+
+	sent time.Time // local clock when the granting script call was sent
+	wait time.Duration
+}
+
+// LaneStats counts the reservations of one lane made through one Limiter.
+type LaneStats struct {
+	// Grants is the number of slots granted and waited for.
+	Grants uint64
+	// Refusals is the number of script calls answered "come back later".
+	Refusals uint64
+	// Canceled is the number of Waits that ended with their context done.
+	Canceled uint64
+	// Wait is the total time granted Waits blocked.
+	Wait time.Duration
+}
+
+// Stats is a snapshot of a Limiter's counters, for metrics.
+type Stats struct {
+	Interactive LaneStats
+	Batch       LaneStats
+	// Penalties is the number of Penalize calls that lowered the rate (ignored ones are
+	// not counted).
+	Penalties uint64
+	// Interval, Spread and Factor are the values the script used on its latest answer.
+	Interval time.Duration
+	Spread   time.Duration
+	Factor   float64
+}
+
+type laneCounters struct {
+	grants, refusals, canceled atomic.Uint64
+	wait                       atomic.Int64
+}
+
+// Limiter paces calls to one upstream across every process that shares its Key.
+// It is safe for concurrent use.
+type Limiter struct {
+	rdb   redis.Scripter
+	cfg   Config
+	obs   *window
+	turns [2]chan struct{} // one waiter per lane polls Redis; the others queue here, FIFO
+
+	lanes     [2]laneCounters
+	penalties atomic.Uint64
+	interval  atomic.Int64 // ns
+	spread    atomic.Int64 // ns
+	factor    atomic.Int64 // millionths
+}
+
+// New returns a Limiter on rdb (a *redis.Client, *redis.ClusterClient, *redis.Ring or
+// redis.UniversalClient). It does no I/O.
+func New(rdb redis.Scripter, cfg Config) (*Limiter, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: nil Redis client", ErrConfig)
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	l := &Limiter{rdb: rdb, cfg: cfg, obs: newWindow(cfg.Window)}
+	for i := range l.turns {
+		l.turns[i] = make(chan struct{}, 1)
+	}
+	l.interval.Store(int64(time.Duration(float64(time.Second+cfg.InitialSpread) / cfg.Rate)))
+	l.spread.Store(int64(cfg.InitialSpread))
+	l.factor.Store(1e6)
+	return l, nil
+}
+
+// reply is one answer of the script.
+type reply struct {
+	ok               bool
+	wait             time.Duration
+	now, slot        int64 // µs, Redis clock
+	interval, spread time.Duration
+	factor           float64
+	sent, recv       time.Time // local clock around the call
+}
+
+func us(d time.Duration) int64 { return d.Microseconds() }
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// call runs the script once.
+func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int64) (reply, error) {
+	omin, omax := int64(-1), int64(-1)
+	if lo, hi, ok := l.obs.bounds(); ok {
+		omin, omax = us(lo), us(hi)
+	}
+	c := l.cfg
+	args := []any{
+		op, int(lane), ftoa(c.Rate), us(c.MaxAhead), omin, omax,
+		us(c.InitialSpread), us(c.MinSpread), us(c.MaxSpread),
+		ftoa(c.Recovery), ftoa(c.Decrease), ftoa(c.MinFactor), reservedAt,
+		keyTTL.Milliseconds(), us(spreadEpoch), us(MaxAheadLimit + time.Second),
+	}
+	sent := time.Now()
+	v, err := script.Run(ctx, l.rdb, []string{c.Key}, args...).Int64Slice()
+	recv := time.Now()
+	if err != nil {
+		return reply{}, err
+	}
+	if len(v) != 7 {
+		return reply{}, fmt.Errorf("unexpected script reply of %d values", len(v))
+	}
+	r := reply{
+		ok: v[0] == 1, wait: time.Duration(v[1]) * time.Microsecond, now: v[2], slot: v[3],
+		interval: time.Duration(v[4]) * time.Microsecond, spread: time.Duration(v[5]) * time.Microsecond,
+		factor: float64(v[6]) / 1e6, sent: sent, recv: recv,
+	}
+	l.interval.Store(int64(r.interval))
+	l.spread.Store(int64(r.spread))
+	l.factor.Store(v[6])
+	return r, nil
+}
+
+// reserve asks for a slot once, without waiting.
+func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
+	r, err := l.call(ctx, "r", lane, 0)
+	if err != nil {
+		return reply{}, fmt.Errorf("ratelimit: reserve %s slot: %w", lane, err)
+	}
+	if !r.ok {
+		l.lanes[lane].refusals.Add(1)
+	}
+	return r, nil
+}
+
+// Wait blocks until the caller may call the upstream in lane: it reserves a slot in
+// Redis and sleeps until it is due. A refused reservation (a batch slot not due yet, an
+// interactive slot beyond MaxAhead) is retried at the time Redis names, plus a small
+// random spread that shrinks the longer the caller has waited, so that waiters across
+// processes neither stampede nor starve. Within one Limiter, waiters of a lane are served
+// in arrival order and only the first of them polls Redis.
+//
+// When ctx is done first, Wait returns an error wrapping ctx.Err(); a slot it had already
+// reserved is simply left unused (the rate can only be undershot, never exceeded).
+// Redis errors are returned wrapped.
+func (l *Limiter) Wait(ctx context.Context, lane Lane) (Reservation, error) {
+	if lane != Interactive && lane != Batch {
+		return Reservation{}, fmt.Errorf("ratelimit: wait: unknown lane %d", int(lane))
+	}
+	began := time.Now()
+	c := &l.lanes[lane]
+	canceled := func(what string) (Reservation, error) {
+		c.canceled.Add(1)
+		return Reservation{}, fmt.Errorf("ratelimit: wait for %s %s: %w", lane, what, ctx.Err())
+	}
+
+	turn := l.turns[lane]
+	select {
+	case turn <- struct{}{}:
+	case <-ctx.Done():
+		return canceled("turn")
+	}
+	held := true
+	release := func() {
+		if held {
+			<-turn
+			held = false
+		}
+	}
+	defer release()
+
+	for {
+		r, err := l.reserve(ctx, lane)
+		if err != nil {
+			if ctx.Err() != nil {
+				return canceled("slot")
+			}
+			return Reservation{}, err
+		}
+		if !r.ok {
+			if !sleep(ctx, r.wait+spreadFor(r.interval, time.Since(began))) {
+				return canceled("slot")
+			}
+			continue
+		}
+		release()
+		res := Reservation{
+			Lane:     lane,
+			Start:    r.recv.Add(r.wait),
+			Slot:     time.UnixMicro(r.slot),
+			Reserved: time.UnixMicro(r.now),
+			Interval: r.interval,
+			sent:     r.sent,
+			wait:     r.wait,
+		}
+		if !sleep(ctx, time.Until(res.Start)) {
+			return canceled("slot")
+		}
+		res.Waited = time.Since(began)
+		c.grants.Add(1)
+		c.wait.Add(int64(res.Waited))
+		return res, nil
+	}
+}
+
+// spreadFor is the random delay added to a retry: up to a quarter interval for a fresh
+// waiter, shrinking as 1/(1 + intervals waited) so that old waiters arrive first.
+func spreadFor(interval, waited time.Duration) time.Duration {
+	span := interval / 4
+	if interval > 0 {
+		span = time.Duration(float64(span) / (1 + float64(waited)/float64(interval)))
+	}
+	if span <= 0 {
+		return 0
+	}
+	return rand.N(span)
+}
+
+// sleep waits d or until ctx is done, and reports whether the full d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Observe reports how a granted call went: done is when the upstream's answer arrived.
+// The delay from the slot to done, measured on this process's clock, is kept in a
+// window of the last Config.Window observations; its range (largest minus smallest) is
+// shared through Redis and widens the spacing of every process's slots, so that arrival
+// jitter at the upstream cannot squeeze Rate+1 calls into one second. The delay is
+// counted from when the reservation was requested, so the range also covers the
+// variation of the Redis round trip, which shifts where a slot lands on a local clock.
+//
+// Report calls that got an answer from the upstream (success or API error), not
+// transport failures. A zero Reservation, or a done before it was requested, is ignored.
+func (l *Limiter) Observe(res Reservation, done time.Time) {
+	if res.sent.IsZero() {
+		return
+	}
+	d := done.Sub(res.sent) - res.wait
+	if d < 0 {
+		return
+	}
+	l.obs.add(d)
+}
+
+// Penalize lowers the shared rate after the upstream answered RequestLimitExceeded to
+// the call made with res: the rate factor is multiplied by Config.Decrease (down to
+// Config.MinFactor), the next free slot is pushed back by one interval, and the factor
+// then climbs back by Config.Recovery per second. A reservation granted before the
+// latest penalty is ignored, since it was paced at the old rate: a burst of refusals
+// caused by one overrun lowers the rate once. A zero res always penalizes.
+func (l *Limiter) Penalize(ctx context.Context, res Reservation) error {
+	var at int64
+	if !res.Reserved.IsZero() {
+		at = res.Reserved.UnixMicro()
+	}
+	r, err := l.call(ctx, "p", res.Lane, at)
+	if err != nil {
+		return fmt.Errorf("ratelimit: penalize: %w", err)
+	}
+	if r.ok {
+		l.penalties.Add(1)
+	}
+	return nil
+}
+
+// Rate returns the current effective rate, in calls per second: Config.Rate times the
+// shared factor lowered by Penalize (the pacing itself is 1/Interval, slightly lower to
+// leave room for the observed delay spread).
+func (l *Limiter) Rate(ctx context.Context) (float64, error) {
+	r, err := l.call(ctx, "s", Interactive, 0)
+	if err != nil {
+		return 0, fmt.Errorf("ratelimit: read rate: %w", err)
+	}
+	return l.cfg.Rate * r.factor, nil
+}
+
+// Interval returns the spacing of slots on the latest answer from Redis (before the
+// first, the cold-start spacing): (1s + spread) / (Rate × factor).
+func (l *Limiter) Interval() time.Duration { return time.Duration(l.interval.Load()) }
+
+// Stats returns a snapshot of the Limiter's counters.
+func (l *Limiter) Stats() Stats {
+	lane := func(c *laneCounters) LaneStats {
+		return LaneStats{
+			Grants: c.grants.Load(), Refusals: c.refusals.Load(), Canceled: c.canceled.Load(),
+			Wait: time.Duration(c.wait.Load()),
+		}
+	}
+	return Stats{
+		Interactive: lane(&l.lanes[Interactive]),
+		Batch:       lane(&l.lanes[Batch]),
+		Penalties:   l.penalties.Load(),
+		Interval:    l.Interval(),
+		Spread:      time.Duration(l.spread.Load()),
+		Factor:      float64(l.factor.Load()) / 1e6,
+	}
+}
