@@ -43,8 +43,10 @@ func (e *APIError) Error() string {
 		b.WriteString(")")
 	}
 	if e.cause != nil {
-		b.WriteString(": ")
-		b.WriteString(e.cause.Error())
+		if c := e.cause.Error(); !strings.HasSuffix(e.Message, c) {
+			b.WriteString(": ")
+			b.WriteString(c)
+		}
 	}
 	return b.String()
 }
