@@ -45,8 +45,6 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// DefaultRegion is the region of a job that names none. Defaults to faceid.DefaultRegion.
 	DefaultRegion string
-	// MaxRetry is the number of retries of a job after transient errors. Defaults to 10.
-	MaxRetry int
 	// TaskTimeout bounds one run of a task (rate-limit wait and upstream call).
 	// Defaults to 2 minutes.
 	TaskTimeout time.Duration
@@ -76,9 +74,6 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if err := faceid.ValidateRegion(cfg.DefaultRegion); err != nil {
 		return cfg, fmt.Errorf("producer: DefaultRegion: %w", err)
-	}
-	if cfg.MaxRetry <= 0 {
-		cfg.MaxRetry = 10
 	}
 	if cfg.TaskTimeout <= 0 {
 		cfg.TaskTimeout = 2 * time.Minute
@@ -339,7 +334,7 @@ func (p *Producer) existing(ctx context.Context, value, fp string) (*tasks.Job, 
 func (p *Producer) enqueue(ctx context.Context, prio tasks.Priority, jobID string, payload []byte) error {
 	t := asynq.NewTask(tasks.TypeApplyToken, payload)
 	_, err := p.client.EnqueueContext(ctx, t,
-		asynq.Queue(prio.Queue()), asynq.TaskID(jobID), asynq.MaxRetry(p.cfg.MaxRetry), asynq.Timeout(p.cfg.TaskTimeout))
+		asynq.Queue(prio.Queue()), asynq.TaskID(jobID), asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(p.cfg.TaskTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("producer: enqueue %s: %w", jobID, err)
 	}

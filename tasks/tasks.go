@@ -71,3 +71,8 @@ var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSucce
 func (s Status) Final() bool {
 	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
 }
+
+// AsynqMaxRetry is the retry limit producers give every token task. It is a guard
+// only: the worker spends its own retry budget, because asynq archives a task whose
+// retry count is exhausted even when it is only deferred (rate limited, paused).
+const AsynqMaxRetry = 10000

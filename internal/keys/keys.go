@@ -46,3 +46,16 @@ const Batches = Prefix + "batches"
 
 // Link is the hash of one deferred-minting start link.
 func Link(linkID string) string { return Prefix + "link:" + linkID }
+
+// WebhookDead is the sorted set of the JobIds whose webhook delivery is exhausted (or
+// was refused), scored by the time (unix milliseconds) it was given up. It shares a
+// hash tag with WebhookDeadPayloads.
+const WebhookDead = Prefix + "{webhook:dead}"
+
+// WebhookDeadPayloads is the hash mapping the JobIds of WebhookDead to the payload of
+// their delivery task, for replay.
+const WebhookDeadPayloads = Prefix + "{webhook:dead}:payloads"
+
+// ProbeLock is held by the one worker that probes the upstream while the pipeline is
+// paused for a condition that clears by itself.
+const ProbeLock = Prefix + "pipeline:probe"

@@ -12,6 +12,8 @@ func TestKeys(t *testing.T) {
 		{"batch", Batch("b1"), "faceidq:batch:b1"},
 		{"batch jobs", BatchJobs("b1"), "faceidq:batch:b1:jobs"},
 		{"link", Link("l1"), "faceidq:link:l1"},
+		{"webhook dead", WebhookDead, "faceidq:{webhook:dead}"},
+		{"webhook dead payloads", WebhookDeadPayloads, "faceidq:{webhook:dead}:payloads"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,269 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/images"
+	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/pipeline"
+	"github.com/faceidq/faceidq/internal/ratelimit"
+	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// fakeUpstream answers each call with the next scripted error for its RedirectURL
+// (nil: success), then succeeds.
+type fakeUpstream struct {
+	mu     sync.Mutex
+	script map[string][]error
+	calls  map[string]int
+	images map[string]string
+}
+
+func (f *fakeUpstream) Apply(ctx context.Context, region string, p *faceid.ApplyWebVerificationBizTokenIntlRequestParams) (*faceid.ApplyWebVerificationBizTokenIntlResponseParams, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := *p.RedirectURL
+	f.calls[u]++
+	if p.CompareImageBase64 != nil {
+		f.images[u] = *p.CompareImageBase64
+	}
+	if s := f.script[u]; len(s) > 0 {
+		f.script[u] = s[1:]
+		if s[0] != nil {
+			return nil, s[0]
+		}
+	}
+	tok, url, rid := "tok-"+u, "https://intl.faceid.qq.com/reflect/?token=tok", "rid-1"
+	return &faceid.ApplyWebVerificationBizTokenIntlResponseParams{BizToken: &tok, VerificationURL: &url, RequestId: &rid}, nil
+}
+
+func (f *fakeUpstream) count(u string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[u]
+}
+
+// freeLimiter grants every slot at once and counts penalties.
+type freeLimiter struct{ penalties atomic.Int32 }
+
+func (l *freeLimiter) Wait(ctx context.Context, lane ratelimit.Lane) (ratelimit.Reservation, error) {
+	return ratelimit.Reservation{Lane: lane}, ctx.Err()
+}
+func (l *freeLimiter) Observe(ratelimit.Reservation, time.Time) {}
+func (l *freeLimiter) Penalize(context.Context, ratelimit.Reservation) error {
+	l.penalties.Add(1)
+	return nil
+}
+func (l *freeLimiter) Interval() time.Duration { return 50 * time.Millisecond }
+
+type testBundle struct {
+	rdb      *redis.Client
+	upstream *fakeUpstream
+	limiter  *freeLimiter
+	producer *producer.Producer
+}
+
+func setup(t *testing.T) (*Worker, *testBundle) {
+	t.Helper()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	b := &testBundle{
+		rdb:      rdb,
+		upstream: &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}},
+		limiter:  &freeLimiter{},
+	}
+	var err error
+	if b.producer, err = producer.New(producer.Config{Redis: rdb}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Config{
+		Redis: rdb, Upstream: b.upstream, Limiter: b.limiter, Concurrency: 4,
+		MaxRetries: 2, Backoff: BackoffConfig{Initial: time.Millisecond, Max: 5 * time.Millisecond},
+		RateLimitedDelay: time.Millisecond, PausedDelay: 20 * time.Millisecond, DelayedCheckInterval: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Shutdown)
+	return w, b
+}
+
+func (b *testBundle) submit(t *testing.T, redirect string, mut func(*tasks.TokenRequest)) string {
+	t.Helper()
+	req := &tasks.TokenRequest{RedirectURL: &redirect}
+	if mut != nil {
+		mut(req)
+	}
+	job, _, err := b.producer.Submit(context.Background(), req, producer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job.JobId
+}
+
+// waitFinal waits for job id to be final and returns it.
+func (b *testBundle) waitFinal(t *testing.T, id string) *tasks.Job {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, err := b.producer.Get(context.Background(), id)
+		if err == nil && j.Status.Final() {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s not final in time: %+v, %v", id, j, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func apiErr(code string) error { return &faceid.APIError{Code: code, Message: code + " happened", RequestID: "rid-e"} }
+
+func TestWorkerErrorClasses(t *testing.T) {
+	_, b := setup(t)
+
+	t.Run("success", func(t *testing.T) {
+		u := "https://example.com/ok"
+		id := b.submit(t, u, func(r *tasks.TokenRequest) { x := "extra"; r.Extra = &x })
+		j := b.waitFinal(t, id)
+		if j.Status != tasks.StatusSucceeded || j.BizToken != "tok-"+u || j.RequestId != "rid-1" || j.Attempts != 1 || j.Extra != "extra" {
+			t.Fatalf("job = %+v", j)
+		}
+		if j.ExpiresAt == nil || j.ExpiresAt.Sub(*j.FinishedAt) < 9*time.Minute {
+			t.Fatalf("ExpiresAt = %v, FinishedAt %v", j.ExpiresAt, j.FinishedAt)
+		}
+	})
+
+	t.Run("transient then success", func(t *testing.T) {
+		u := "https://example.com/transient"
+		b.upstream.script[u] = []error{apiErr("InternalError"), apiErr("InternalError")}
+		j := b.waitFinal(t, b.submit(t, u, nil))
+		if j.Status != tasks.StatusSucceeded || j.Attempts != 3 || b.upstream.count(u) != 3 {
+			t.Fatalf("job = %+v, calls %d", j, b.upstream.count(u))
+		}
+	})
+
+	t.Run("retries exhausted", func(t *testing.T) {
+		u := "https://example.com/exhausted"
+		b.upstream.script[u] = []error{apiErr("InternalError"), apiErr("InternalError"), apiErr("InternalError"), apiErr("InternalError")}
+		j := b.waitFinal(t, b.submit(t, u, nil))
+		if j.Status != tasks.StatusFailed || j.Error == nil || j.Error.Code != "InternalError" || b.upstream.count(u) != 3 {
+			t.Fatalf("job = %+v, calls %d (want 1 + MaxRetries 2)", j, b.upstream.count(u))
+		}
+	})
+
+	t.Run("permanent fails after exactly one call", func(t *testing.T) {
+		u := "https://example.com/permanent"
+		b.upstream.script[u] = []error{apiErr("InvalidParameterValue")}
+		j := b.waitFinal(t, b.submit(t, u, nil))
+		if j.Status != tasks.StatusFailed || j.Error.Code != "InvalidParameterValue" || j.Error.Message == "" || b.upstream.count(u) != 1 {
+			t.Fatalf("job = %+v, calls %d", j, b.upstream.count(u))
+		}
+	})
+
+	t.Run("rate limited does not spend attempts", func(t *testing.T) {
+		u := "https://example.com/limited"
+		var script []error
+		for i := 0; i < 5; i++ { // more than MaxRetries: none of them may count
+			script = append(script, apiErr("RequestLimitExceeded"))
+		}
+		b.upstream.script[u] = script
+		before := b.limiter.penalties.Load()
+		j := b.waitFinal(t, b.submit(t, u, nil))
+		if j.Status != tasks.StatusSucceeded || b.upstream.count(u) != 6 {
+			t.Fatalf("job = %+v, calls %d", j, b.upstream.count(u))
+		}
+		if got := b.limiter.penalties.Load() - before; got != 5 {
+			t.Fatalf("penalties = %d, want 5", got)
+		}
+	})
+
+	t.Run("image is handed over and deleted when final", func(t *testing.T) {
+		u := "https://example.com/image"
+		img := "data:image/png;base64,iVBORw0KGgo="
+		j := b.waitFinal(t, b.submit(t, u, func(r *tasks.TokenRequest) { r.CompareImageBase64 = &img }))
+		if j.Status != tasks.StatusSucceeded {
+			t.Fatalf("job = %+v", j)
+		}
+		if got := b.upstream.images[u]; got != "iVBORw0KGgo=" {
+			t.Fatalf("upstream got image %q, want the stripped base64", got)
+		}
+		// The image is released right after the result is written.
+		deadline := time.Now().Add(5 * time.Second)
+		for b.rdb.Exists(context.Background(), keys.Image(images.Ref("iVBORw0KGgo="))).Val() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("image key still exists after the job is final")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}
+
+func TestWorkerAccountErrorPausesPipeline(t *testing.T) {
+	w, b := setup(t)
+	ctx := context.Background()
+	u := "https://example.com/arrears"
+	b.upstream.script[u] = []error{apiErr("UnauthorizedOperation.Arrears")}
+	id := b.submit(t, u, nil)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := w.Pipeline().State(ctx)
+		if st.Paused {
+			if st.Reason != "UnauthorizedOperation.Arrears" {
+				t.Fatalf("reason = %q", st.Reason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pipeline not paused")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// More jobs are accepted while paused, and none is failed.
+	id2 := b.submit(t, "https://example.com/while-paused", nil)
+	j, _ := b.producer.Get(ctx, id)
+	if j.Status.Final() {
+		t.Fatalf("job failed for an account-level error: %+v", j)
+	}
+	if _, err := pipeline.New(b.rdb).Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []string{id, id2} {
+		if j := b.waitFinal(t, x); j.Status != tasks.StatusSucceeded {
+			t.Fatalf("after resume: %+v", j)
+		}
+	}
+	if n := b.upstream.count(u); n != 2 {
+		t.Fatalf("paused job called upstream %d times, want 2 (the refused call and the one after resume)", n)
+	}
+}
+
+func TestBackoffDelays(t *testing.T) {
+	c := BackoffConfig{}.withDefaults()
+	for n, want := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second} {
+		d := c.Delay(n)
+		if d < want/2 || d > want*3/2 {
+			t.Errorf("Delay(%d) = %v, want within ±50%% of %v", n, d, want)
+		}
+	}
+	if d := c.Delay(40); d > 90*time.Second {
+		t.Errorf("Delay(40) = %v, want capped near 60s", d)
+	}
+	if !isFailure(apiErr("InternalError")) || isFailure(deferFor(0, "x")) {
+		t.Error("isFailure misclassifies")
+	}
+}
