@@ -345,4 +345,3 @@ func (p *Producer) enqueue(ctx context.Context, prio tasks.Priority, jobID strin
 func (p *Producer) Get(ctx context.Context, jobID string) (*tasks.Job, error) {
 	return p.results.Get(ctx, jobID)
 }
-

@@ -182,13 +182,13 @@ func New(cfg Config) (*Worker, error) {
 	}
 	sw := pipeline.New(cfg.Redis)
 	w := &Worker{
-		cfg:      cfg,
-		log:      *cfg.Logger,
-		results:  results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
-		images:   images.New(cfg.Redis, images.Config{}),
-		switch_:  sw,
-		watcher:  pipeline.NewWatcher(sw),
-		client:   asynq.NewClientFromRedisClient(cfg.Redis),
+		cfg:     cfg,
+		log:     *cfg.Logger,
+		results: results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		images:  images.New(cfg.Redis, images.Config{}),
+		switch_: sw,
+		watcher: pipeline.NewWatcher(sw),
+		client:  asynq.NewClientFromRedisClient(cfg.Redis),
 	}
 	w.stopCtx, w.stop = context.WithCancel(context.Background())
 	alog := asynqLogger{w.log.With().Str("component", "asynq").Logger()}

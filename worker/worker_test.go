@@ -130,7 +130,9 @@ func (b *testBundle) waitFinal(t *testing.T, id string) *tasks.Job {
 	}
 }
 
-func apiErr(code string) error { return &faceid.APIError{Code: code, Message: code + " happened", RequestID: "rid-e"} }
+func apiErr(code string) error {
+	return &faceid.APIError{Code: code, Message: code + " happened", RequestID: "rid-e"}
+}
 
 func TestWorkerErrorClasses(t *testing.T) {
 	_, b := setup(t)
