@@ -1,25 +1,21 @@
 // Package redistest starts Redis servers for tests: an embedded miniredis for unit
-// tests, and real redis-server processes on free loopback ports for tests that need
-// persistence, restarts, kill -9, replication, Sentinel or Cluster.
+// tests, and real redis-server processes on free loopback ports (package redisproc)
+// for tests that need persistence, restarts, kill -9, replication, Sentinel or Cluster.
 //
 // A test that needs a real server skips with a clear message when the redis-server
 // binary is missing, and fails instead when FACEIDQ_REQUIRE_REDIS=1 (CI sets it).
 package redistest
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/redisproc"
 )
 
 // RequireEnv is the environment variable that turns a missing redis-server into a failure.
@@ -57,60 +53,35 @@ type Options struct {
 	Dir string
 }
 
-// Server is a real redis-server process.
+// Server is a real redis-server process, stopped when its test ends.
 type Server struct {
-	Port int
-	Dir  string
-
-	tb   testing.TB
-	bin  string
-	args []string
-	cmd  *exec.Cmd
-	exit chan struct{}
+	*redisproc.Server
+	tb testing.TB
 }
 
 // Start starts a redis-server that is stopped when the test ends.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	bin := Binary(tb, "redis-server")
-	if opts.Port == 0 {
-		opts.Port = FreePort(tb)
-	}
 	if opts.Dir == "" {
 		opts.Dir = tb.TempDir()
 	}
-	s := &Server{Port: opts.Port, Dir: opts.Dir, tb: tb, bin: bin}
-	s.args = append([]string{
-		"--port", strconv.Itoa(opts.Port), "--bind", "127.0.0.1", "--dir", opts.Dir,
-		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning",
-		"--logfile", filepath.Join(opts.Dir, "redis.log"),
-	}, opts.Args...)
-	s.start()
+	s, err := redisproc.Start(redisproc.Options{Binary: bin, Args: opts.Args, Port: opts.Port, Dir: opts.Dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(s.Stop)
-	return s
+	return &Server{Server: s, tb: tb}
 }
 
-func (s *Server) start() {
+// Restart starts the server again on the same port and directory after Kill or Stop,
+// failing the test if it cannot.
+func (s *Server) Restart() {
 	s.tb.Helper()
-	s.cmd = exec.Command(s.bin, s.args...)
-	s.cmd.Dir = s.Dir
-	if err := s.cmd.Start(); err != nil {
-		s.tb.Fatalf("redistest: start redis-server: %v", err)
-	}
-	exit := make(chan struct{})
-	s.exit = exit
-	go func(c *exec.Cmd) { _ = c.Wait(); close(exit) }(s.cmd)
-	if err := WaitReady(s.Addr(), 10*time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-		s.tb.Fatalf("redistest: redis-server on %s: %v\n%s", s.Addr(), err, log)
+	if err := s.Server.Restart(); err != nil {
+		s.tb.Fatal(err)
 	}
 }
-
-// Addr is the server's host:port.
-func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
-
-// URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
 // Client returns a go-redis client that is closed when the test ends.
 func (s *Server) Client(tb testing.TB) *redis.Client {
@@ -120,62 +91,12 @@ func (s *Server) Client(tb testing.TB) *redis.Client {
 	return c
 }
 
-// Kill sends SIGKILL and waits for the process to end: nothing is flushed.
-func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
-
-// Stop sends SIGTERM and waits for the process to end (Redis saves per its config).
-func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
-
-func (s *Server) signal(sig syscall.Signal) {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.exit:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.exit:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exit
-	}
-}
-
-// Restart starts the server again on the same port and directory after Kill or Stop.
-func (s *Server) Restart() {
-	s.tb.Helper()
-	s.start()
-}
-
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := redisproc.FreePort()
 	if err != nil {
-		tb.Fatalf("redistest: free port: %v", err)
+		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// WaitReady waits until a Redis server at addr answers PING with PONG (a loading
-// server answers LOADING and is not ready yet).
-func WaitReady(addr string, timeout time.Duration) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		err = c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("not ready after %v: %w", timeout, err)
+	return p
 }
