@@ -1,0 +1,78 @@
+package simulator
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The development credentials a simulator accepts when its Config names none. They are
+// public: `faceidq serve` signs with them when it runs the embedded simulator.
+const (
+	DevSecretID  = "AKIDfaceidqSimulatorDevSecretId0000"
+	DevSecretKey = "faceidqSimulatorDevSecretKey0000"
+)
+
+// Defaults applied by New.
+const (
+	// DefaultRate is the upstream's documented limit: 20 requests in any sliding second.
+	DefaultRate = 20
+	// DefaultSeed makes runs repeat unless a caller asks otherwise.
+	DefaultSeed = 1
+)
+
+// MaxBodyBytes is the largest request body accepted (API 3.0 POST limit, 10 MB);
+// a larger one is answered RequestSizeLimitExceeded.
+const MaxBodyBytes = 10 << 20
+
+// Config configures a Server. The zero Config is a simulator with the development
+// credentials, the real limit of 20 per second, seed 1, no faults and the real clock.
+type Config struct {
+	// SecretID and SecretKey are the only credentials the simulator accepts: another
+	// SecretId is answered AuthFailure.SecretIdNotFound, a wrong key
+	// AuthFailure.SignatureFailure. Both empty default to DevSecretID and DevSecretKey;
+	// setting only one of them is an error.
+	SecretID  string
+	SecretKey string
+
+	// Rate is how many requests are admitted in any sliding second (see the package
+	// doc for the exact window). Defaults to DefaultRate (20) when 0; a negative Rate
+	// disables the limit (benchmarks, load generators measuring the caller).
+	Rate int
+
+	// Seed seeds every random choice: the InternalError draw, the latency jitter and
+	// the BizToken and RequestId values, so a run with the same seed and the same
+	// order of requests repeats exactly. Defaults to DefaultSeed (1) when 0.
+	Seed uint64
+
+	// Faults are the faults injected from the start; they can be changed at run time
+	// with SetFaults or PUT /_sim/faults. Defaults to none.
+	Faults Faults
+
+	// Now is the clock used for signature expiry, the rate-limit window, outage
+	// durations and statistics. Defaults to time.Now. Latency is always real time.
+	Now func() time.Time
+}
+
+// withDefaults returns c with its defaults applied, or an error naming the bad field.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.SecretID == "" && c.SecretKey == "":
+		c.SecretID, c.SecretKey = DevSecretID, DevSecretKey
+	case c.SecretID == "" || c.SecretKey == "":
+		return c, errors.New("simulator: config: SecretID and SecretKey must be set together")
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Seed == 0 {
+		c.Seed = DefaultSeed
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if err := c.Faults.validate(); err != nil {
+		return c, fmt.Errorf("simulator: config: %w", err)
+	}
+	return c, nil
+}
