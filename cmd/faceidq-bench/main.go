@@ -1,0 +1,84 @@
+// Command faceidq-bench measures faceidq's pipeline against the upstream simulator
+// and plain asynq as the baseline; see package internal/bench.
+//
+//	go run ./cmd/faceidq-bench                      # 1, 3 and 8 workers, 60 s per scenario
+//	go run ./cmd/faceidq-bench -workers 3 -duration 20s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/faceidq/faceidq/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "baseline-worker" {
+		os.Exit(baselineWorker(ctx, os.Args[2:]))
+	}
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("faceidq-bench", flag.ContinueOnError)
+	workers := fs.String("workers", "1,3,8", "worker process counts")
+	modes := fs.String("modes", "faceidq,asynq", "what to measure: faceidq and/or asynq (the baseline)")
+	profiles := fs.String("profiles", "steady,varying", "latency profiles: steady (30ms), varying (30±20ms)")
+	duration := fs.Duration("duration", 60*time.Second, "measured time per scenario")
+	warmup := fs.Duration("warmup", 5*time.Second, "unmeasured time before it")
+	backlog := fs.Int("backlog", 5000, "batch jobs pending at the start of each scenario")
+	every := fs.Duration("interactive-every", 500*time.Millisecond, "one interactive job this often")
+	concurrency := fs.Int("concurrency", 32, "jobs at once per worker process")
+	bin := fs.String("faceidq", "", "faceidq binary (default: go build ./cmd/faceidq)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	counts, err := bench.ParseInts(*workers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faceidq-bench: -workers:", err)
+		return 2
+	}
+	dir, err := os.MkdirTemp("", "faceidq-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faceidq-bench:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	self, _ := os.Executable()
+	o := bench.Options{
+		Workers: counts, Modes: strings.Split(*modes, ","), Profiles: strings.Split(*profiles, ","),
+		Duration: *duration, Warmup: *warmup, Backlog: *backlog, InteractiveEvery: *every, Rate: 20,
+		Concurrency: *concurrency, FaceidqBin: *bin, Self: self, Dir: dir, Log: os.Stderr,
+	}
+	if err := bench.Run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "faceidq-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func baselineWorker(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("baseline-worker", flag.ContinueOnError)
+	o := bench.BaselineOptions{SecretID: os.Getenv("TENCENTCLOUD_SECRET_ID"), SecretKey: os.Getenv("TENCENTCLOUD_SECRET_KEY")}
+	fs.StringVar(&o.RedisURL, "redis", "", "Redis URL")
+	fs.StringVar(&o.Endpoint, "endpoint", "", "upstream endpoint")
+	fs.Float64Var(&o.Rate, "rate", 20, "whole budget")
+	fs.IntVar(&o.Processes, "processes", 1, "worker processes sharing it")
+	fs.IntVar(&o.Concurrency, "concurrency", 10, "jobs at once")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := bench.RunBaseline(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline-worker:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,349 @@
+// Package bench is faceidq's pipeline benchmark harness (`go run ./cmd/faceidq-bench`):
+// it starts a real redis-server, the upstream simulator at its strict 20/s and N
+// worker processes, keeps a batch backlog pending while interactive jobs arrive, and
+// measures at the simulator what the upstream would see: over-limit windows (strict
+// sliding second, on arrival), utilization of the budget, interactive wait (enqueue
+// to upstream arrival) and idle pickup. In the same run it measures plain asynq used
+// the way its wiki recommends (per-process limiter, weighted queues) as the baseline.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/redisproc"
+	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// Profile is an upstream latency profile: the round trip is Latency ± Jitter, half of
+// it spent on the way in (before the upstream counts the arrival) and half after.
+type Profile struct {
+	Name    string
+	Latency time.Duration
+	Jitter  time.Duration
+}
+
+// Profiles are the latency profiles of the issue.
+var Profiles = map[string]Profile{
+	"steady":  {Name: "steady 30ms", Latency: 30 * time.Millisecond},
+	"varying": {Name: "30±20ms", Latency: 30 * time.Millisecond, Jitter: 20 * time.Millisecond},
+}
+
+// Options configures a run.
+type Options struct {
+	Workers          []int         // worker process counts, e.g. 1, 3, 8
+	Modes            []string      // "faceidq", "asynq"
+	Profiles         []string      // keys of Profiles
+	Duration         time.Duration // measured time per scenario
+	Warmup           time.Duration // unmeasured time before it
+	Backlog          int           // batch jobs pending at the start
+	InteractiveEvery time.Duration // one interactive job this often
+	Rate             int           // upstream limit
+	Concurrency      int           // per worker process
+	FaceidqBin       string        // the faceidq binary (built when empty)
+	Self             string        // this harness's binary, for baseline workers
+	Dir              string        // scratch directory
+	Log              io.Writer     // progress lines
+}
+
+// Row is one measured scenario.
+type Row struct {
+	Mode, Profile        string
+	Workers              int
+	OK                   int
+	Util                 float64
+	MaxInAnySecond       int
+	RequestLimitExceeded int64
+	IWaitP50, IWaitP95   time.Duration
+	IJobs                int
+}
+
+// Run runs every scenario and the idle-pickup measurement, and writes the table to out.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	red, err := redisproc.Start(redisproc.Options{Dir: o.Dir})
+	if err != nil {
+		return err
+	}
+	defer red.Stop()
+	rdb := redis.NewClient(&redis.Options{Addr: red.Addr(), PoolSize: 32})
+	defer rdb.Close()
+
+	sim, err := simulator.New(simulator.Config{Rate: o.Rate})
+	if err != nil {
+		return err
+	}
+	pr := newProbe(sim)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: pr, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	endpoint := "http://" + ln.Addr().String()
+
+	if o.FaceidqBin == "" {
+		o.FaceidqBin = filepath.Join(o.Dir, "faceidq")
+		fmt.Fprintf(o.Log, "building %s\n", o.FaceidqBin)
+		build := exec.CommandContext(ctx, "go", "build", "-o", o.FaceidqBin, "./cmd/faceidq")
+		build.Stdout, build.Stderr = o.Log, o.Log
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("bench: build faceidq: %w", err)
+		}
+	}
+	env := &runEnv{o: o, rdb: rdb, red: red, sim: sim, probe: pr, endpoint: endpoint}
+
+	var rows []Row
+	for _, prof := range o.Profiles {
+		p, ok := Profiles[prof]
+		if !ok {
+			return fmt.Errorf("bench: unknown profile %q", prof)
+		}
+		for _, mode := range o.Modes {
+			for _, n := range o.Workers {
+				fmt.Fprintf(o.Log, "scenario: %s, %d worker(s), %s\n", mode, n, p.Name)
+				row, err := env.scenario(ctx, mode, n, p)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(o.Log, "  → %s\n", row.line())
+				rows = append(rows, row)
+			}
+		}
+	}
+	idle, err := env.idlePickup(ctx)
+	if err != nil {
+		return err
+	}
+	writeTable(out, o, rows, idle)
+	return nil
+}
+
+type runEnv struct {
+	o        Options
+	rdb      *redis.Client
+	red      *redisproc.Server
+	sim      *simulator.Server
+	probe    *probe
+	endpoint string
+}
+
+func (e *runEnv) setProfile(p Profile) error {
+	e.probe.setInbound(p.Latency/2, p.Jitter/2)
+	return e.sim.SetFaults(simulator.Faults{Latency: p.Latency / 2, Jitter: p.Jitter / 2})
+}
+
+func (e *runEnv) reset(ctx context.Context) error {
+	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
+		return err
+	}
+	e.probe.reset()
+	e.sim.ResetStats()
+	return nil
+}
+
+// enqueuer submits jobs the way a mode's producers would.
+type enqueuer func(ctx context.Context, prio tasks.Priority, extra string) error
+
+func (e *runEnv) enqueuer(mode string) (enqueuer, func(), error) {
+	if mode == "faceidq" {
+		p, err := producer.New(producer.Config{Redis: e.rdb})
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(ctx context.Context, prio tasks.Priority, extra string) error {
+			u := "https://example.com/bench"
+			_, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: prio}, producer.Options{})
+			return err
+		}, func() {}, nil
+	}
+	c := asynq.NewClientFromRedisClient(e.rdb)
+	return func(ctx context.Context, prio tasks.Priority, extra string) error {
+		u := "https://example.com/bench"
+		pl := &tasks.ApplyPayload{JobID: tasks.NewJobID(), Priority: prio, Region: "ap-singapore", CreatedAt: time.Now()}
+		pl.Input.RedirectURL, pl.Input.Extra = &u, &extra
+		b, err := pl.Encode()
+		if err != nil {
+			return err
+		}
+		_, err = c.EnqueueContext(ctx, asynq.NewTask(tasks.TypeApplyToken, b), asynq.Queue(prio.Queue()))
+		return err
+	}, func() {}, nil
+}
+
+func (e *runEnv) startWorkers(ctx context.Context, mode string, n int) ([]*exec.Cmd, error) {
+	var cmds []*exec.Cmd
+	for i := 0; i < n; i++ {
+		var c *exec.Cmd
+		id, key := e.sim.Credential()
+		if mode == "faceidq" {
+			c = exec.Command(e.o.FaceidqBin, "worker", "--concurrency", strconv.Itoa(e.o.Concurrency))
+			c.Env = append(os.Environ(),
+				"REDIS_URL="+e.red.URL(), "TENCENTCLOUD_SECRET_ID="+id, "TENCENTCLOUD_SECRET_KEY="+key,
+				"FACEIDQ_ENDPOINT="+e.endpoint, "FACEIDQ_RATE="+strconv.Itoa(e.o.Rate))
+		} else {
+			c = exec.Command(e.o.Self, "baseline-worker", "-redis", e.red.URL(), "-endpoint", e.endpoint,
+				"-rate", strconv.Itoa(e.o.Rate), "-processes", strconv.Itoa(n), "-concurrency", strconv.Itoa(e.o.Concurrency))
+			c.Env = append(os.Environ(), "TENCENTCLOUD_SECRET_ID="+id, "TENCENTCLOUD_SECRET_KEY="+key)
+		}
+		logf, err := os.Create(filepath.Join(e.o.Dir, fmt.Sprintf("%s-%d-%d.log", mode, n, i)))
+		if err != nil {
+			return cmds, err
+		}
+		c.Stdout, c.Stderr = logf, logf
+		if err := c.Start(); err != nil {
+			return cmds, fmt.Errorf("bench: start %s worker: %w", mode, err)
+		}
+		cmds = append(cmds, c)
+	}
+	return cmds, nil
+}
+
+func stopWorkers(cmds []*exec.Cmd) {
+	for _, c := range cmds {
+		_ = c.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range cmds {
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+		}
+	}
+}
+
+func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (Row, error) {
+	row := Row{Mode: mode, Workers: n, Profile: p.Name}
+	if err := e.setProfile(p); err != nil {
+		return row, err
+	}
+	if err := e.reset(ctx); err != nil {
+		return row, err
+	}
+	enq, done, err := e.enqueuer(mode)
+	if err != nil {
+		return row, err
+	}
+	defer done()
+	for i := 0; i < e.o.Backlog; i++ {
+		if err := enq(ctx, tasks.PriorityBatch, "bench:b:"+strconv.Itoa(i)); err != nil {
+			return row, fmt.Errorf("bench: enqueue backlog: %w", err)
+		}
+	}
+	cmds, err := e.startWorkers(ctx, mode, n)
+	defer stopWorkers(cmds)
+	if err != nil {
+		return row, err
+	}
+	start := time.Now()
+	from, to := start.Add(e.o.Warmup), start.Add(e.o.Warmup+e.o.Duration)
+	tick := time.NewTicker(e.o.InteractiveEvery)
+	defer tick.Stop()
+	for time.Now().Before(to) {
+		select {
+		case <-ctx.Done():
+			return row, ctx.Err()
+		case now := <-tick.C:
+			if now.Before(from) || now.After(to.Add(-2*time.Second)) {
+				continue
+			}
+			if err := enq(ctx, tasks.PriorityInteractive, "bench:i:"+strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+				return row, err
+			}
+		}
+	}
+	stopWorkers(cmds)
+	cmds = nil
+	st := e.sim.Stats()
+	row.OK = e.probe.okBetween(from, to)
+	row.Util = float64(row.OK) / (float64(e.o.Rate) * e.o.Duration.Seconds())
+	row.MaxInAnySecond = st.MaxInAnySecond
+	row.RequestLimitExceeded = st.ByCode["RequestLimitExceeded"]
+	w := e.probe.interactiveWaits()
+	row.IJobs = len(w)
+	row.IWaitP50, row.IWaitP95 = quantile(w, 0.5), quantile(w, 0.95)
+	return row, nil
+}
+
+// idlePickup measures enqueue → upstream arrival of interactive jobs on an idle
+// faceidq worker.
+func (e *runEnv) idlePickup(ctx context.Context) ([]time.Duration, error) {
+	if err := e.setProfile(Profiles["steady"]); err != nil {
+		return nil, err
+	}
+	if err := e.reset(ctx); err != nil {
+		return nil, err
+	}
+	enq, done, err := e.enqueuer("faceidq")
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	cmds, err := e.startWorkers(ctx, "faceidq", 1)
+	defer stopWorkers(cmds)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(3 * time.Second) // let the worker start and go idle
+	for i := 0; i < 40; i++ {
+		if err := enq(ctx, tasks.PriorityInteractive, "bench:i:"+strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+			return nil, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	return e.probe.interactiveWaits(), nil
+}
+
+func (r Row) line() string {
+	return fmt.Sprintf("util %.1f%%, max/s %d, RLE %d, interactive p50 %v p95 %v (%d jobs)",
+		100*r.Util, r.MaxInAnySecond, r.RequestLimitExceeded, r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), r.IJobs)
+}
+
+func writeTable(out io.Writer, o Options, rows []Row, idle []time.Duration) {
+	fmt.Fprintf(out, "\nupstream limit %d/s (strict sliding second, counted on arrival); %v measured after %v warm-up; %d batch jobs pending; one interactive job every %v\n\n",
+		o.Rate, o.Duration, o.Warmup, o.Backlog, o.InteractiveEvery)
+	fmt.Fprintln(out, "| mode | workers | latency | calls/s | utilization | max in any 1 s | RequestLimitExceeded | interactive wait p50 | p95 |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Fprintf(out, "| %s | %d | %s | %.2f | %.1f%% | %d | %d | %v | %v |\n", r.Mode, r.Workers, r.Profile,
+			float64(r.OK)/o.Duration.Seconds(), 100*r.Util, r.MaxInAnySecond, r.RequestLimitExceeded,
+			r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond))
+	}
+	fmt.Fprintf(out, "\nidle pickup (faceidq, 1 worker, enqueue → upstream arrival, %d jobs): p50 %v, p95 %v\n",
+		len(idle), quantile(idle, 0.5).Round(time.Millisecond), quantile(idle, 0.95).Round(time.Millisecond))
+}
+
+// ParseInts parses "1,3,8".
+func ParseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad count %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// probe wraps the simulator: it adds the inbound half of the network latency before
+// the simulator counts an arrival (so arrival jitter is real, as on a network), and
+// records every arrival with its outcome and, for interactive jobs, the wait from
+// enqueue (carried in Extra as "bench:i:<unix ns>") to the first upstream arrival.
+type probe struct {
+	next http.Handler
+
+	mu       sync.Mutex
+	inbound  time.Duration // mean inbound delay
+	jitter   time.Duration // ± around it
+	rng      *rand.Rand
+	arrivals []arrival
+	firstI   map[string]time.Duration // interactive Extra → wait to first arrival
+}
+
+type arrival struct {
+	at time.Time
+	ok bool
+}
+
+func newProbe(next http.Handler) *probe {
+	return &probe{next: next, rng: rand.New(rand.NewPCG(7, 7)), firstI: map[string]time.Duration{}}
+}
+
+func (p *probe) setInbound(mean, jitter time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inbound, p.jitter = mean, jitter
+}
+
+func (p *probe) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.arrivals = p.arrivals[:0]
+	p.firstI = map[string]time.Duration{}
+}
+
+func (p *probe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_sim/") {
+		p.next.ServeHTTP(w, r)
+		return
+	}
+	p.mu.Lock()
+	d := p.inbound
+	if p.jitter > 0 {
+		d += time.Duration(p.rng.Int64N(int64(2*p.jitter))) - p.jitter
+	}
+	p.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+	at := time.Now()
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := &recorder{ResponseWriter: w}
+	p.next.ServeHTTP(rec, r)
+
+	var in struct{ Extra string }
+	_ = json.Unmarshal(body, &in)
+	ok := rec.status == 0 || rec.status == http.StatusOK
+	ok = ok && !bytes.Contains(rec.head, []byte(`"Error"`))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.arrivals = append(p.arrivals, arrival{at: at, ok: ok})
+	if rest, found := strings.CutPrefix(in.Extra, "bench:i:"); found {
+		if _, seen := p.firstI[in.Extra]; !seen {
+			if ns, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				p.firstI[in.Extra] = at.Sub(time.Unix(0, ns))
+			}
+		}
+	}
+}
+
+// okBetween counts successful arrivals in [from, to).
+func (p *probe) okBetween(from, to time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, a := range p.arrivals {
+		if a.ok && !a.at.Before(from) && a.at.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// interactiveWaits returns the recorded interactive waits, sorted.
+func (p *probe) interactiveWaits() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]time.Duration, 0, len(p.firstI))
+	for _, d := range p.firstI {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// quantile returns the q-quantile of sorted durations (0 for none).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return sorted[i]
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	head   []byte
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if len(r.head) < 256 {
+		r.head = append(r.head, b[:min(len(b), 256-len(r.head))]...)
+	}
+	return r.ResponseWriter.Write(b)
+}
