@@ -34,7 +34,8 @@ type Faults struct {
 	// and admitted or refused, i.e. it models a slow backend, not a slow network on
 	// the way in.
 	Latency time.Duration
-	// Jitter is the half-width of the uniform spread around Latency.
+	// Jitter is the half-width of the uniform spread around Latency. Latency and
+	// Jitter are each at most 24 hours.
 	Jitter time.Duration
 	// Outage is the current outage mode.
 	Outage OutageMode
@@ -46,15 +47,18 @@ type Faults struct {
 	AccountError string
 }
 
+// maxDelay bounds Latency and Jitter.
+const maxDelay = 24 * time.Hour
+
 // validate checks the values every setter must respect.
 func (f Faults) validate() error {
 	switch {
 	case !(f.InternalErrorRate >= 0 && f.InternalErrorRate <= 1): // also refuses NaN
 		return fmt.Errorf("faults: InternalErrorRate %v is not a probability between 0 and 1", f.InternalErrorRate)
-	case f.Latency < 0:
-		return fmt.Errorf("faults: Latency %v is negative", f.Latency)
-	case f.Jitter < 0:
-		return fmt.Errorf("faults: Jitter %v is negative", f.Jitter)
+	case f.Latency < 0 || f.Latency > maxDelay:
+		return fmt.Errorf("faults: Latency %v is not between 0 and %v", f.Latency, maxDelay)
+	case f.Jitter < 0 || f.Jitter > maxDelay:
+		return fmt.Errorf("faults: Jitter %v is not between 0 and %v", f.Jitter, maxDelay)
 	case f.OutageFor < 0:
 		return fmt.Errorf("faults: OutageFor %v is negative", f.OutageFor)
 	case f.Outage == OutageNone && f.OutageFor != 0:

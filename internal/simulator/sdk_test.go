@@ -395,3 +395,22 @@ func TestListenAndServeStops(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkSDKRoundTrip measures whole calls from the official SDK client to a
+// simulator over loopback HTTP (client and server share the machine), limit lifted.
+func BenchmarkSDKRoundTrip(b *testing.B) {
+	sim := faceidtest.Start(b, simulator.Config{Rate: -1})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := sim.Client("ap-singapore")
+		for pb.Next() {
+			req := faceid.NewApplyWebVerificationBizTokenIntlRequest()
+			req.RedirectURL = valid.RedirectURL
+			if err := c.Send(req, faceid.NewApplyWebVerificationBizTokenIntlResponse()); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}

@@ -30,6 +30,7 @@ func TestNewConfig(t *testing.T) {
 		{name: "negative rate", cfg: Config{Faults: Faults{InternalErrorRate: -0.1}}, wantErr: "InternalErrorRate"},
 		{name: "negative latency", cfg: Config{Faults: Faults{Latency: -time.Millisecond}}, wantErr: "Latency"},
 		{name: "negative jitter", cfg: Config{Faults: Faults{Jitter: -time.Millisecond}}, wantErr: "Jitter"},
+		{name: "latency above a day", cfg: Config{Faults: Faults{Latency: 25 * time.Hour}}, wantErr: "Latency"},
 		{name: "unknown outage", cfg: Config{Faults: Faults{Outage: "down"}}, wantErr: "Outage"},
 		{name: "duration without outage", cfg: Config{Faults: Faults{OutageFor: time.Second}}, wantErr: "OutageFor"},
 		{name: "negative outage duration", cfg: Config{Faults: Faults{Outage: OutageHTML502, OutageFor: -time.Second}}, wantErr: "OutageFor"},
