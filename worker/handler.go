@@ -13,6 +13,7 @@ import (
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -232,11 +233,12 @@ func (w *Worker) afterFinal(ctx context.Context, p *tasks.ApplyPayload, log zero
 		log.Warn().Err(err).Msg("could not read the final job for its webhook")
 		return
 	}
-	t, err := w.cfg.Webhooks.Task(job)
-	if err != nil || t == nil {
-		if err != nil {
-			log.Error().Err(err).Msg("could not build the webhook task")
-		}
+	t, err := w.cfg.Webhooks.TaskFor(job)
+	if errors.Is(err, webhook.ErrNoURL) {
+		return
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("could not build the webhook task")
 		return
 	}
 	if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {

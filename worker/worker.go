@@ -37,8 +37,9 @@ type Limiter interface {
 // the delivery task of a final job and processes delivery tasks.
 type Webhooks interface {
 	asynq.Handler
-	// Task returns the delivery task of a final job, or nil when the job has no webhook.
-	Task(job *tasks.Job) (*asynq.Task, error)
+	// TaskFor returns the delivery task of a final job, or an error wrapping
+	// webhook.ErrNoURL when the job has no webhook.
+	TaskFor(job *tasks.Job, opts ...asynq.Option) (*asynq.Task, error)
 	// RetryDelay is the delivery retry schedule.
 	RetryDelay(n int, err error, t *asynq.Task) time.Duration
 }

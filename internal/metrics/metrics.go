@@ -188,3 +188,6 @@ func itoa(n int) string {
 	}
 	return "other"
 }
+
+// Delivered records one webhook delivery attempt (webhook.Observer).
+func (m *Metrics) Delivered(outcome string, d time.Duration) { m.ObserveWebhook(outcome, d) }
