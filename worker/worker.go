@@ -98,6 +98,12 @@ type Config struct {
 	// ProbeRedirectURL is the RedirectURL of probe calls. Defaults to
 	// https://example.com/faceidq-probe.
 	ProbeRedirectURL string
+	// RecoverInterval is how often the worker looks for tasks of crashed workers
+	// (see recover.go). Defaults to 2s.
+	RecoverInterval time.Duration
+	// RecoverSkew is how long after its lease expired a task is taken back; it
+	// allows for clock differences between machines. Defaults to 3s.
+	RecoverSkew time.Duration
 	// Logger receives the worker's log lines. Defaults to a disabled logger.
 	Logger *zerolog.Logger
 	// Metrics records metrics. Nil records nothing.
@@ -140,6 +146,8 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.DelayedCheckInterval, 100*time.Millisecond)
 	def(&c.ShutdownTimeout, c.CallTimeout+5*time.Second)
 	def(&c.ProbeInterval, 30*time.Second)
+	def(&c.RecoverInterval, 2*time.Second)
+	def(&c.RecoverSkew, 3*time.Second)
 	if c.DefaultRegion == "" {
 		c.DefaultRegion = faceid.DefaultRegion
 	}
@@ -243,8 +251,9 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("worker: start webhook server: %w", err)
 		}
 	}
-	w.wg.Add(2)
+	w.wg.Add(3)
 	go func() { defer w.wg.Done(); w.watcher.Run(ctx, time.Second) }()
+	go func() { defer w.wg.Done(); w.recoverLoop(ctx) }()
 	go func() { defer w.wg.Done(); w.probeLoop(ctx) }()
 	w.log.Info().Int("concurrency", w.cfg.Concurrency).Bool("webhooks", w.webhooks != nil).Msg("worker started")
 	return nil

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -267,5 +268,51 @@ func TestBackoffDelays(t *testing.T) {
 	}
 	if !isFailure(apiErr("InternalError")) || isFailure(deferFor(0, "x")) {
 		t.Error("isFailure misclassifies")
+	}
+}
+
+// TestRecoverCrashedWorkersTasks leaves a task as a killed worker would: active, with a
+// lease that stopped being extended. The recovery scan puts it back and it runs.
+func TestRecoverCrashedWorkersTasks(t *testing.T) {
+	ctx := context.Background()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	p, _ := producer.New(producer.Config{Redis: rdb})
+	u := "https://example.com/crashed"
+	job, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u}, producer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := tasks.QueueInteractive
+	// What asynq's dequeue does, by a worker that then died 40 s ago.
+	if err := rdb.LMove(ctx, asynqKey(q, "pending"), asynqKey(q, "active"), "RIGHT", "LEFT").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.ZAdd(ctx, asynqKey(q, "lease"), redis.Z{Score: float64(time.Now().Add(-10 * time.Second).Unix()), Member: job.JobId})
+	rdb.HSet(ctx, asynqKey(q, "t:"+job.JobId), "state", "active")
+	// A live worker's task, whose lease is in the future, must stay.
+	live := "j_" + strings.Repeat("a", 26)
+	rdb.LPush(ctx, asynqKey(q, "active"), live)
+	rdb.ZAdd(ctx, asynqKey(q, "lease"), redis.Z{Score: float64(time.Now().Add(25 * time.Second).Unix()), Member: live})
+
+	up := &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}
+	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: &freeLimiter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := w.recoverOnce(ctx); n != 1 {
+		t.Fatalf("recovered %d tasks, want 1", n)
+	}
+	if got := rdb.LRange(ctx, asynqKey(q, "active"), 0, -1).Val(); len(got) != 1 || got[0] != live {
+		t.Fatalf("active = %v, want only the live worker's task", got)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+	b := &testBundle{producer: p}
+	if j := b.waitFinal(t, job.JobId); j.Status != tasks.StatusSucceeded {
+		t.Fatalf("recovered job = %+v", j)
 	}
 }
