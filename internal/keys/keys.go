@@ -59,3 +59,34 @@ const WebhookDeadPayloads = Prefix + "{webhook:dead}:payloads"
 // ProbeLock is held by the one worker that probes the upstream while the pipeline is
 // paused for a condition that clears by itself.
 const ProbeLock = Prefix + "pipeline:probe"
+
+// BatchRows is the hash mapping each row key of campaign batchID to the JobId (or, in
+// link mode, the LinkId) made for it: re-importing a row finds it there and creates
+// nothing.
+func BatchRows(batchID string) string { return Prefix + "batch:" + batchID + ":rows" }
+
+// BatchRerun is the list of the JobIds of campaign batchID that were reopened for a
+// re-run, in the order they were reopened; the feeder feeds it before BatchJobs.
+func BatchRerun(batchID string) string { return Prefix + "batch:" + batchID + ":rerun" }
+
+// BatchImages is the hash mapping the JobIds of campaign batchID whose image is not
+// in Redis yet to the source the feeder loads it from (a file path or a row of the
+// imported file).
+func BatchImages(batchID string) string { return Prefix + "batch:" + batchID + ":images" }
+
+// BatchLinks is the list of the LinkIds of a link-mode campaign, in import order.
+func BatchLinks(batchID string) string { return Prefix + "batch:" + batchID + ":links" }
+
+// BatchFeedLock is held by the process feeding campaign batchID when that campaign
+// is fed by its importing process (its images are files only that process sees).
+func BatchFeedLock(batchID string) string { return Prefix + "batch:" + batchID + ":feedlock" }
+
+// BatchesActive is the set of the BatchIds that may have jobs left to feed.
+const BatchesActive = Prefix + "batches:active"
+
+// FeedInflight is the hash of the campaign jobs fed to the batch queue and not final
+// yet (JobId to "<image bytes> <BatchId> <image ref>"): the feeder's budget.
+const FeedInflight = Prefix + "feed:inflight"
+
+// FeederLock is held by the one worker process whose campaign feeder is feeding.
+const FeederLock = Prefix + "feed:lock"

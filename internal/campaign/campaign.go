@@ -1,0 +1,331 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/images"
+	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound is returned for a campaign that does not exist.
+	ErrNotFound = errors.New("campaign: campaign not found")
+	// ErrCanceled is returned when jobs are imported into a canceled campaign.
+	ErrCanceled = errors.New("campaign: campaign is canceled")
+	// ErrModeMismatch is returned when rows are imported into an existing campaign of
+	// the other mode (tokens vs links).
+	ErrModeMismatch = errors.New("campaign: the campaign exists in the other mode")
+	// ErrLinkNotFound is returned for a start link that does not exist.
+	ErrLinkNotFound = errors.New("campaign: link not found")
+	// ErrLinkExpired is returned for a start link past its own expiry.
+	ErrLinkExpired = errors.New("campaign: link expired")
+	// ErrLinkRevoked is returned for a revoked start link.
+	ErrLinkRevoked = errors.New("campaign: link revoked")
+	// ErrMintTimeout is returned when a link's token was not minted within
+	// Config.MintTimeout; opening the link again picks up the same job.
+	ErrMintTimeout = errors.New("campaign: the token was not ready in time; open the link again")
+)
+
+// MintError is returned when minting a link's token failed upstream (the job is
+// final and not succeeded). Opening the link again mints anew.
+type MintError struct {
+	JobID   string
+	Code    string
+	Message string
+}
+
+// Error returns the job's error.
+func (e *MintError) Error() string {
+	return fmt.Sprintf("campaign: minting job %s failed: %s: %s", e.JobID, e.Code, e.Message)
+}
+
+// Mode says what a campaign makes for each row.
+type Mode string
+
+// Campaign modes.
+const (
+	// ModeTokens makes one token-apply job per row, fed to the batch queue.
+	ModeTokens Mode = "tokens"
+	// ModeLinks makes one durable start link per row; the token is minted when the
+	// person opens the link (deferred minting).
+	ModeLinks Mode = "links"
+)
+
+// State is a campaign's control state.
+type State string
+
+// Campaign states.
+const (
+	// StateActive campaigns are fed to the batch queue.
+	StateActive State = "active"
+	// StatePaused campaigns are not fed; jobs already fed run to the end.
+	StatePaused State = "paused"
+	// StateCanceled campaigns are not fed; their jobs that had not started were canceled.
+	StateCanceled State = "canceled"
+)
+
+// Batch hash fields (keys.Batch).
+const (
+	fName       = "Name"
+	fMode       = "Mode"
+	fState      = "State"
+	fCreatedAt  = "CreatedAt"
+	fTotal      = "Total"
+	fFed        = "Fed"
+	fRerunFed   = "RerunFed"
+	fFirstFedAt = "FirstFedAt"
+	fFeeder     = "Feeder" // "local": fed by its importing process only
+	fOpened     = "Opened"
+	fMinted     = "Minted"
+	fMints      = "Mints"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Redis is the shared Redis. Required.
+	Redis redis.UniversalClient
+	// DefaultRegion is the region of a row that names none. Defaults to
+	// faceid.DefaultRegion.
+	DefaultRegion string
+	// ResultTTL is how long a final job's record is kept. Defaults to results.DefaultTTL.
+	ResultTTL time.Duration
+	// ImageTTL is the longest an image imported inline over HTTP waits for its job.
+	// Defaults to images.DefaultTTL (24h).
+	ImageTTL time.Duration
+	// TaskTimeout bounds one run of a task. Defaults to 2 minutes (as the producer).
+	TaskTimeout time.Duration
+	// CheckCallbackURL validates a row's callback_url. Nil: webhooks are off and rows
+	// with a callback_url are rejected, as by the producer.
+	CheckCallbackURL func(ctx context.Context, url string) error
+	// LinkTTL is how long a start link stays valid when the import names no expiry.
+	// Defaults to 30 days.
+	LinkTTL time.Duration
+	// TokenMargin is how long before its ExpiresAt a minted token stops being reused
+	// by its link (the person needs time to finish the check). Defaults to 2 minutes.
+	TokenMargin time.Duration
+	// MintTimeout bounds how long opening a link waits for its token. Defaults to 20s.
+	MintTimeout time.Duration
+	// Mint submits the interactive job that mints a link's token and returns it (final
+	// or not; Start waits for it to be final). The same idempotency key must return
+	// the same job. Defaults to nil: links answer an error until it is set; the API
+	// sets it to a producer.Submit with Priority interactive (see MintWithProducer).
+	Mint MintFunc
+	// PublicURL is the base of start links in exports, e.g. "https://kyc.example.com"
+	// (the link is PublicURL + "/v1/start/" + LinkId). Defaults to "" (exports list
+	// the LinkId only).
+	PublicURL string
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// MintFunc submits the job minting a link's token (see Config.Mint).
+type MintFunc func(ctx context.Context, req *tasks.TokenRequest, idempotencyKey string) (*tasks.Job, error)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Redis == nil {
+		return c, errors.New("campaign: Config.Redis is required")
+	}
+	if c.DefaultRegion == "" {
+		c.DefaultRegion = faceid.DefaultRegion
+	}
+	if err := faceid.ValidateRegion(c.DefaultRegion); err != nil {
+		return c, fmt.Errorf("campaign: DefaultRegion: %w", err)
+	}
+	if c.ResultTTL <= 0 {
+		c.ResultTTL = results.DefaultTTL
+	}
+	if c.ImageTTL <= 0 {
+		c.ImageTTL = images.DefaultTTL
+	}
+	if c.TaskTimeout <= 0 {
+		c.TaskTimeout = 2 * time.Minute
+	}
+	if c.LinkTTL <= 0 {
+		c.LinkTTL = 30 * 24 * time.Hour
+	}
+	if c.TokenMargin <= 0 {
+		c.TokenMargin = 2 * time.Minute
+	}
+	if c.MintTimeout <= 0 {
+		c.MintTimeout = 20 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Manager imports, controls, observes and exports campaigns, and serves their start
+// links. It is safe for concurrent use.
+type Manager struct {
+	cfg       Config
+	rdb       redis.UniversalClient
+	results   *results.Store
+	images    *images.Store
+	inspector *asynq.Inspector
+}
+
+// New returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{
+		cfg:       cfg,
+		rdb:       cfg.Redis,
+		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+	}, nil
+}
+
+// Info describes a campaign (without its progress).
+type Info struct {
+	BatchId   string    `json:"BatchId"`
+	Name      string    `json:"Name"`
+	Mode      Mode      `json:"Mode"`
+	State     State     `json:"State"`
+	Total     int       `json:"Total"`
+	CreatedAt time.Time `json:"CreatedAt"`
+}
+
+// Lookup returns the BatchId of a campaign given its BatchId or its name.
+func (m *Manager) Lookup(ctx context.Context, idOrName string) (string, error) {
+	if tasks.ValidID("b_", idOrName) {
+		n, err := m.rdb.Exists(ctx, keys.Batch(idOrName)).Result()
+		if err != nil {
+			return "", fmt.Errorf("campaign: lookup %s: %w", idOrName, err)
+		}
+		if n == 1 {
+			return idOrName, nil
+		}
+	}
+	id, err := m.rdb.Get(ctx, keys.BatchName(idOrName)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("campaign: lookup %q: %w", idOrName, err)
+	}
+	return id, nil
+}
+
+// Info returns campaign batchID's description.
+func (m *Manager) Info(ctx context.Context, batchID string) (*Info, error) {
+	if !tasks.ValidID("b_", batchID) {
+		return nil, ErrNotFound
+	}
+	h, err := m.rdb.HGetAll(ctx, keys.Batch(batchID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("campaign: read %s: %w", batchID, err)
+	}
+	if len(h) == 0 {
+		return nil, ErrNotFound
+	}
+	return infoFrom(batchID, h), nil
+}
+
+func infoFrom(batchID string, h map[string]string) *Info {
+	in := &Info{BatchId: batchID, Name: h[fName], Mode: Mode(h[fMode]), State: State(h[fState]), Total: atoi(h[fTotal])}
+	in.CreatedAt, _ = time.Parse(time.RFC3339Nano, h[fCreatedAt])
+	return in
+}
+
+// List returns every campaign, oldest first.
+func (m *Manager) List(ctx context.Context) ([]*Info, error) {
+	ids, err := m.rdb.ZRange(ctx, keys.Batches, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("campaign: list: %w", err)
+	}
+	pipe := m.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, keys.Batch(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && len(ids) > 0 {
+		return nil, fmt.Errorf("campaign: list: %w", err)
+	}
+	out := make([]*Info, 0, len(ids))
+	for i, id := range ids {
+		if h := cmds[i].Val(); len(h) > 0 {
+			out = append(out, infoFrom(id, h))
+		}
+	}
+	return out, nil
+}
+
+// open returns the BatchId to import into: opts.BatchID, the campaign named
+// opts.Name, or a new campaign (named opts.Name, or its BatchId when unnamed).
+func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, feeder string) (string, *Info, error) {
+	if batchID == "" && name != "" {
+		id, err := m.rdb.Get(ctx, keys.BatchName(name)).Result()
+		switch {
+		case err == nil:
+			batchID = id
+		case !errors.Is(err, redis.Nil):
+			return "", nil, fmt.Errorf("campaign: lookup %q: %w", name, err)
+		}
+	}
+	if batchID != "" {
+		in, err := m.Info(ctx, batchID)
+		if err != nil {
+			return "", nil, err
+		}
+		if in.State == StateCanceled {
+			return "", nil, ErrCanceled
+		}
+		if in.Mode != mode {
+			return "", nil, fmt.Errorf("%w: %s is a %s campaign", ErrModeMismatch, batchID, in.Mode)
+		}
+		if feeder != "" {
+			if err := m.rdb.HSet(ctx, keys.Batch(batchID), fFeeder, feeder).Err(); err != nil {
+				return "", nil, fmt.Errorf("campaign: open %s: %w", batchID, err)
+			}
+		}
+		return batchID, in, nil
+	}
+	id := tasks.NewBatchID()
+	if name == "" {
+		name = id
+	}
+	if len(name) > 200 {
+		return "", nil, &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "name", Reason: "is longer than 200 bytes"}
+	}
+	ok, err := m.rdb.SetNX(ctx, keys.BatchName(name), id, 0).Result()
+	if err != nil {
+		return "", nil, fmt.Errorf("campaign: create %q: %w", name, err)
+	}
+	if !ok { // created concurrently under the same name
+		return m.open(ctx, "", name, mode, feeder)
+	}
+	now := m.cfg.Now().UTC()
+	fields := []any{fName, name, fMode, string(mode), fState, string(StateActive),
+		fCreatedAt, tasks.FormatTime(now), fTotal, 0, fFed, 0, fRerunFed, 0}
+	if feeder != "" {
+		fields = append(fields, fFeeder, feeder)
+	}
+	pipe := m.rdb.TxPipeline()
+	pipe.HSet(ctx, keys.Batch(id), fields...)
+	pipe.ZAdd(ctx, keys.Batches, redis.Z{Score: float64(now.UnixMilli()), Member: id})
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", nil, fmt.Errorf("campaign: create %q: %w", name, err)
+	}
+	return id, &Info{BatchId: id, Name: name, Mode: mode, State: StateActive, CreatedAt: now}, nil
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

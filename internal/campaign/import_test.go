@@ -1,0 +1,267 @@
+package campaign_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/campaign"
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// testBundle is what setup gives a test.
+type testBundle struct {
+	rdb   *redis.Client
+	clock *fakeClock
+	red   *redistest.Server
+}
+
+// fakeClock is an injectable clock.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time          { return c.t }
+func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func setup(t *testing.T, cfg campaign.Config) (*campaign.Manager, *testBundle) {
+	t.Helper()
+	red := redistest.Start(t, redistest.Options{})
+	rdb := red.Client(t)
+	b := &testBundle{rdb: rdb, red: red, clock: &fakeClock{t: time.Now().UTC()}}
+	cfg.Redis = rdb
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m, err := campaign.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, b
+}
+
+// csvFixture writes a CSV of n data rows where every row i with i%7==3 is bad, in
+// one of four ways; it returns the path and the line numbers of the bad rows.
+func csvFixture(t *testing.T, dir string, n int) (string, map[int]string) {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.WriteString("row_key,redirect_url,extra,region,config\n")
+	bad := map[int]string{}
+	for i := 0; i < n; i++ {
+		line := i + 2
+		key := fmt.Sprintf("user-%05d", i)
+		switch {
+		case i%7 == 3 && i%4 == 0:
+			fmt.Fprintf(&buf, "%s,,x,,\n", key)
+			bad[line] = "RedirectURL"
+		case i%7 == 3 && i%4 == 1:
+			fmt.Fprintf(&buf, "%s,https://example.com/r,x,ap-mars,\n", key)
+			bad[line] = "Region"
+		case i%7 == 3 && i%4 == 2:
+			fmt.Fprintf(&buf, "%s,https://example.com/r,x,,\"{\"\"CheckMode\"\":9}\"\n", key)
+			bad[line] = "Config.CheckMode"
+		case i%7 == 3:
+			fmt.Fprintf(&buf, "%s,https://example.com/r,x,,\"{\"\"Nope\"\":1}\"\n", key)
+			bad[line] = "config"
+		default:
+			fmt.Fprintf(&buf, "%s,https://example.com/r?u=%d,\"extra, %d\",ap-jakarta,\"{\"\"CheckMode\"\":1}\"\n", key, i, i)
+		}
+	}
+	p := filepath.Join(dir, "users.csv")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, bad
+}
+
+func TestImportCSV(t *testing.T) {
+	m, b := setup(t, campaign.Config{})
+	ctx := context.Background()
+	path, bad := csvFixture(t, t.TempDir(), 10000)
+
+	var progressCalls int
+	sum, err := m.ImportFile(ctx, path, campaign.ImportOptions{KeepRejected: -1, OnProgress: func(campaign.ImportProgress) { progressCalls++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := 10000 - len(bad)
+	t.Run("exact counts", func(t *testing.T) {
+		if sum.Accepted != good || sum.Created != good || sum.Existing != 0 || sum.RejectedCount != len(bad) || sum.Lines != 10000 {
+			t.Fatalf("summary = accepted %d created %d existing %d rejected %d lines %d; want %d good, %d bad",
+				sum.Accepted, sum.Created, sum.Existing, sum.RejectedCount, sum.Lines, good, len(bad))
+		}
+		if progressCalls < good/500 {
+			t.Errorf("OnProgress called %d times", progressCalls)
+		}
+		if n := b.rdb.LLen(ctx, keys.BatchJobs(sum.BatchId)).Val(); n != int64(good) {
+			t.Errorf("campaign list has %d jobs, want %d", n, good)
+		}
+	})
+	t.Run("rejections name line and field", func(t *testing.T) {
+		if len(sum.Rejected) != len(bad) {
+			t.Fatalf("%d rejections kept, want %d", len(sum.Rejected), len(bad))
+		}
+		for _, r := range sum.Rejected {
+			field, ok := bad[r.Line]
+			if !ok {
+				t.Fatalf("line %d rejected (%v) but it is good", r.Line, r.Error)
+			}
+			if !strings.HasPrefix(r.Error.Message, field+":") || !strings.HasPrefix(r.Error.Code, "InvalidParameter") && r.Error.Code != faceid.CodeMissingParameter && r.Error.Code != faceid.CodeUnsupportedRegion {
+				t.Errorf("line %d: error %+v, want one on %s", r.Line, r.Error, field)
+			}
+		}
+	})
+	t.Run("status", func(t *testing.T) {
+		p, err := m.Status(ctx, sum.BatchId)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Total != good || p.Counts["queued"] != good || p.Done || p.ETA != nil || p.Name != sum.Name {
+			t.Fatalf("progress = %+v", p)
+		}
+	})
+	t.Run("records", func(t *testing.T) {
+		id := b.rdb.HGet(ctx, keys.BatchRows(sum.BatchId), "user-00000").Val()
+		rec := b.rdb.HGetAll(ctx, keys.Result(id)).Val()
+		if rec[tasks.FieldStatus] != "queued" || rec[tasks.FieldBatchId] != sum.BatchId || rec[tasks.FieldRowKey] != "user-00000" ||
+			rec[tasks.FieldExtra] != "extra, 0" || rec[tasks.FieldPriority] != "batch" || rec[tasks.FieldRegion] != "ap-jakarta" {
+			t.Fatalf("record = %v", rec)
+		}
+		p, err := tasks.DecodeApplyPayload([]byte(rec[tasks.FieldPayload]))
+		if err != nil || p.BatchID != sum.BatchId || p.Input.Config == nil || *p.Input.Config.CheckMode != 1 {
+			t.Fatalf("payload = %+v, %v", p, err)
+		}
+	})
+	t.Run("re-import creates no duplicate", func(t *testing.T) {
+		again, err := m.ImportFile(ctx, path, campaign.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.BatchId != sum.BatchId || again.Created != 0 || again.Existing != good || again.RejectedCount != len(bad) {
+			t.Fatalf("re-import = %+v", again)
+		}
+		if n := b.rdb.LLen(ctx, keys.BatchJobs(sum.BatchId)).Val(); n != int64(good) {
+			t.Errorf("campaign list has %d jobs after re-import, want %d", n, good)
+		}
+		if n := b.rdb.DBSize(ctx).Val(); n > int64(good)+10 {
+			t.Errorf("%d keys in Redis after re-import: duplicates were written", n)
+		}
+	})
+}
+
+func TestImportResumesAfterInterrupt(t *testing.T) {
+	m, b := setup(t, campaign.Config{})
+	path, bad := csvFixture(t, t.TempDir(), 3000)
+	good := 3000 - len(bad)
+	ctx, cancel := context.WithCancel(context.Background())
+	// Interrupt the import after its second chunk (as a Ctrl-C would).
+	chunks := 0
+	_, err := m.ImportFile(ctx, path, campaign.ImportOptions{Name: "spring", OnProgress: func(campaign.ImportProgress) {
+		if chunks++; chunks == 2 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted import: err = %v", err)
+	}
+	sum, err := m.ImportFile(context.Background(), path, campaign.ImportOptions{Name: "spring"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Accepted != good || sum.Existing != 1000 || sum.Created != good-1000 {
+		t.Fatalf("resumed import = accepted %d existing %d created %d; want %d, 1000, %d", sum.Accepted, sum.Existing, sum.Created, good, good-1000)
+	}
+	if n := b.rdb.LLen(context.Background(), keys.BatchJobs(sum.BatchId)).Val(); n != int64(good) {
+		t.Fatalf("campaign has %d jobs, want %d", n, good)
+	}
+}
+
+func TestImportNDJSON(t *testing.T) {
+	m, b := setup(t, campaign.Config{})
+	ctx := context.Background()
+	body := strings.Join([]string{
+		`{"RedirectURL":"https://example.com/a","Extra":"a"}`,
+		`{"RedirectURL":"https://example.com/b","RowKey":"b"}`,
+		``,
+		`{"RedirectURL":"not a url"}`,
+		`{"RedirectURL":`,
+		`{"RedirectURL":"https://example.com/c","CompareImageBase64":"data:image/jpeg;base64,QUJDRA=="}`,
+		`{"RedirectURL":"https://example.com/d","ImagePath":"x.jpg"}`,
+		`{"RedirectURL":"https://example.com/e","CallbackURL":"https://example.com/hook"}`,
+		`{"RedirectURL":"https://example.com/a","Extra":"a"}`,
+	}, "\n")
+	sum, err := m.Import(ctx, strings.NewReader(body), campaign.ImportOptions{Name: "nd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines := []int{4, 5, 7, 8}
+	var got []int
+	for _, r := range sum.Rejected {
+		got = append(got, r.Line)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(wantLines) || sum.Accepted != 4 || sum.Created != 4 {
+		t.Fatalf("summary = %+v; rejected lines %v, want %v", sum, got, wantLines)
+	}
+	if !strings.Contains(sum.Rejected[2].Error.Message, "file imports only") || !strings.Contains(sum.Rejected[3].Error.Message, "webhooks are off") {
+		t.Errorf("rejections = %+v", sum.Rejected)
+	}
+	// The inline image is stored (stripped of its Data URI header) and referenced.
+	id := b.rdb.HGet(ctx, keys.BatchRows(sum.BatchId), "b").Val()
+	if id == "" {
+		t.Fatal("row key b not recorded")
+	}
+	again, err := m.Import(ctx, strings.NewReader(body), campaign.ImportOptions{Name: "nd"})
+	if err != nil || again.Created != 0 || again.Existing != 4 {
+		t.Fatalf("re-import = %+v, %v", again, err)
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	m, _ := setup(t, campaign.Config{})
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		body string
+		opts campaign.ImportOptions
+		want error
+	}{
+		{"empty csv", "", campaign.ImportOptions{Format: campaign.FormatCSV}, campaign.ErrHeader},
+		{"unknown column", "redirect_url,colour\n", campaign.ImportOptions{Format: campaign.FormatCSV}, campaign.ErrHeader},
+		{"no redirect_url", "extra\n", campaign.ImportOptions{Format: campaign.FormatCSV}, campaign.ErrHeader},
+		{"unknown batch", "", campaign.ImportOptions{BatchID: tasks.NewBatchID()}, campaign.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := m.Import(ctx, strings.NewReader(tt.body), tt.opts)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("mode mismatch", func(t *testing.T) {
+		if _, err := m.Import(ctx, strings.NewReader(""), campaign.ImportOptions{Name: "mm"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := m.Import(ctx, strings.NewReader(""), campaign.ImportOptions{Name: "mm", Mode: campaign.ModeLinks})
+		if !errors.Is(err, campaign.ErrModeMismatch) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("long line rejected, rest imported", func(t *testing.T) {
+		body := `{"RedirectURL":"https://example.com/` + strings.Repeat("a", campaign.MaxLineBytes+10) + "\"}\n" +
+			`{"RedirectURL":"https://example.com/ok"}`
+		sum, err := m.Import(ctx, strings.NewReader(body), campaign.ImportOptions{})
+		if err != nil || sum.Created != 1 || sum.RejectedCount != 1 || sum.Rejected[0].Line != 1 {
+			t.Fatalf("summary = %+v, %v", sum, err)
+		}
+	})
+}
