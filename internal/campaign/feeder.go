@@ -1,0 +1,510 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/images"
+	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// FeederConfig configures a Feeder.
+type FeederConfig struct {
+	// Redis is the shared Redis. Required.
+	Redis redis.UniversalClient
+	// Batch restricts the feeder to one campaign: the importing process of a
+	// campaign whose images are in its files runs such a feeder until the campaign
+	// is done. Defaults to "": every active campaign, except those whose images only
+	// their importing process can read (unless LoadFiles).
+	Batch string
+	// LoadFiles says that this process sees the files of every file import (same
+	// machine or shared volume), so it also feeds campaigns whose images are in
+	// files. Defaults to false.
+	LoadFiles bool
+	// MaxPending is the most campaign jobs fed to the batch queue and not final yet,
+	// across all campaigns and feeders. Defaults to 2,000 (100 s of work at 20/s).
+	MaxPending int
+	// MaxPendingBytes is the most image bytes (base64) those jobs hold in Redis.
+	// Defaults to 64 MiB (about 320 photos of 200 KB).
+	MaxPendingBytes int64
+	// Interval is the time between two feeding rounds. Defaults to 200ms.
+	Interval time.Duration
+	// LockTTL is how long the feeding lock survives a feeder that died. Defaults to 10s.
+	LockTTL time.Duration
+	// TaskTimeout bounds one run of a task. Defaults to 2 minutes.
+	TaskTimeout time.Duration
+	// ImageTTL is the longest a fed job's image is kept. Defaults to images.DefaultTTL.
+	ImageTTL time.Duration
+	// ResultTTL is how long a final job's record is kept. Defaults to results.DefaultTTL.
+	ResultTTL time.Duration
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Feeder moves the queued jobs of active campaigns into asynq's batch queue, keeping
+// at most MaxPending jobs (and MaxPendingBytes of images) fed and not final. Every
+// worker process runs one; a Redis lock elects the one that feeds, and feeding twice
+// is harmless anyway (the asynq task id is the JobId, and only queued jobs are fed).
+type Feeder struct {
+	cfg       FeederConfig
+	rdb       redis.UniversalClient
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	results   *results.Store
+	images    *images.Store
+	token     string
+	round     int
+}
+
+// NewFeeder returns a Feeder.
+func NewFeeder(cfg FeederConfig) (*Feeder, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("campaign: FeederConfig.Redis is required")
+	}
+	if cfg.Batch != "" && !tasks.ValidID("b_", cfg.Batch) {
+		return nil, fmt.Errorf("campaign: FeederConfig.Batch %q is not a BatchId", cfg.Batch)
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 2000
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = 64 << 20
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 200 * time.Millisecond
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 10 * time.Second
+	}
+	if cfg.TaskTimeout <= 0 {
+		cfg.TaskTimeout = 2 * time.Minute
+	}
+	if cfg.ImageTTL <= 0 {
+		cfg.ImageTTL = images.DefaultTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	return &Feeder{
+		cfg: cfg, rdb: cfg.Redis,
+		client:    asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
+		token:     hex.EncodeToString(tok[:]),
+	}, nil
+}
+
+// Run feeds every Interval until ctx ends, then releases the lock. Errors of a round
+// are passed to onError (which may be nil) and the next round goes on.
+func (f *Feeder) Run(ctx context.Context, onError func(error)) error {
+	t := time.NewTicker(f.cfg.Interval)
+	defer t.Stop()
+	defer f.unlock()
+	for {
+		if _, err := f.Tick(ctx); err != nil && ctx.Err() == nil && onError != nil {
+			onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (f *Feeder) lockKey() string {
+	if f.cfg.Batch != "" {
+		return keys.BatchFeedLock(f.cfg.Batch)
+	}
+	return keys.FeederLock
+}
+
+// lock takes or renews the feeding lock.
+var lock = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+var unlock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+func (f *Feeder) unlock() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = unlock.Run(ctx, f.rdb, []string{f.lockKey()}, f.token).Err()
+}
+
+// inflight is the feeder's view of the jobs fed and not final yet.
+type inflight struct {
+	count int
+	bytes int64
+}
+
+// Tick runs one feeding round and returns the number of jobs fed. It feeds nothing
+// when another feeder holds the lock.
+func (f *Feeder) Tick(ctx context.Context) (int, error) {
+	held, err := lock.Run(ctx, f.rdb, []string{f.lockKey()}, f.token, f.cfg.LockTTL.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("campaign: feeder lock: %w", err)
+	}
+	if held != 1 {
+		return 0, nil
+	}
+	in, err := f.prune(ctx)
+	if err != nil {
+		return 0, err
+	}
+	budget := f.cfg.MaxPending - in.count
+	if budget <= 0 {
+		return 0, nil
+	}
+	var batches []string
+	if f.cfg.Batch != "" {
+		batches = []string{f.cfg.Batch}
+	} else if batches, err = f.rdb.SMembers(ctx, keys.BatchesActive).Result(); err != nil {
+		return 0, fmt.Errorf("campaign: feeder: list campaigns: %w", err)
+	}
+	fed := 0
+	f.round++
+	for i := range batches {
+		if budget <= 0 {
+			break
+		}
+		id := batches[(i+f.round)%len(batches)] // a different campaign first each round
+		share := max(1, budget/(len(batches)-i))
+		n, err := f.feedBatch(ctx, id, share, &in)
+		fed += n
+		budget -= n
+		if err != nil {
+			return fed, err
+		}
+	}
+	return fed, nil
+}
+
+// prune forgets the fed jobs that are final and returns what is left.
+func (f *Feeder) prune(ctx context.Context) (inflight, error) {
+	var in inflight
+	all, err := f.rdb.HGetAll(ctx, keys.FeedInflight).Result()
+	if err != nil {
+		return in, fmt.Errorf("campaign: feeder: read in-flight jobs: %w", err)
+	}
+	if len(all) == 0 {
+		return in, nil
+	}
+	ids := make([]string, 0, len(all))
+	pipe := f.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, 0, len(all))
+	for id := range all {
+		ids = append(ids, id)
+		cmds = append(cmds, pipe.HGet(ctx, keys.Result(id), tasks.FieldStatus))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return in, fmt.Errorf("campaign: feeder: read in-flight states: %w", err)
+	}
+	var gone []string
+	for i, id := range ids {
+		st := tasks.Status(cmds[i].Val())
+		if st == "" || st.Final() {
+			gone = append(gone, id)
+			continue
+		}
+		in.count++
+		n, _, _ := parseInflight(all[id])
+		in.bytes += n
+	}
+	if len(gone) > 0 {
+		if err := f.rdb.HDel(ctx, keys.FeedInflight, gone...).Err(); err != nil {
+			return in, fmt.Errorf("campaign: feeder: forget final jobs: %w", err)
+		}
+	}
+	return in, nil
+}
+
+// parseInflight reads a keys.FeedInflight value: "<image bytes> <BatchId> <image ref>".
+func parseInflight(v string) (bytes int64, batchID, ref string) {
+	parts := strings.SplitN(v, " ", 3)
+	if len(parts) == 3 {
+		bytes, _ = strconv.ParseInt(parts[0], 10, 64)
+		batchID, ref = parts[1], parts[2]
+		if ref == "-" {
+			ref = ""
+		}
+	}
+	return bytes, batchID, ref
+}
+
+// feedBatch feeds up to n jobs of one campaign: re-runs first, then the campaign's
+// list, each from its cursor.
+func (f *Feeder) feedBatch(ctx context.Context, batchID string, n int, in *inflight) (int, error) {
+	h, err := f.rdb.HMGet(ctx, keys.Batch(batchID), fState, fMode, fFeeder, fFed, fRerunFed).Result()
+	if err != nil {
+		return 0, fmt.Errorf("campaign: feeder: read %s: %w", batchID, err)
+	}
+	str := func(i int) string { s, _ := h[i].(string); return s }
+	state, mode, feeder := State(str(0)), Mode(str(1)), str(2)
+	if state == "" || state == StateCanceled || mode != ModeTokens {
+		return 0, f.rdb.SRem(ctx, keys.BatchesActive, batchID).Err()
+	}
+	if state != StateActive || (feeder == "local" && f.cfg.Batch == "" && !f.cfg.LoadFiles) {
+		return 0, nil
+	}
+	fed := 0
+	exhausted := 0
+	for _, l := range []struct {
+		list, field string
+		cur         int
+	}{
+		{keys.BatchRerun(batchID), fRerunFed, atoi(str(4))},
+		{keys.BatchJobs(batchID), fFed, atoi(str(3))},
+	} {
+		if fed >= n {
+			break
+		}
+		k, done, err := f.feedList(ctx, batchID, l.list, l.field, l.cur, n-fed, in)
+		fed += k
+		if err != nil {
+			return fed, err
+		}
+		if done {
+			exhausted++
+		}
+	}
+	if fed > 0 {
+		if err := f.rdb.HSetNX(ctx, keys.Batch(batchID), fFirstFedAt, tasks.FormatTime(f.cfg.Now())).Err(); err != nil {
+			return fed, fmt.Errorf("campaign: feeder: %w", err)
+		}
+	}
+	if exhausted == 2 {
+		// Nothing left to feed: leave the active set, and come back if an import or a
+		// re-run added jobs meanwhile (they add the campaign back after writing).
+		if err := f.rdb.SRem(ctx, keys.BatchesActive, batchID).Err(); err != nil {
+			return fed, fmt.Errorf("campaign: feeder: %w", err)
+		}
+		if more, err := f.hasMore(ctx, batchID); err != nil || more {
+			_ = f.rdb.SAdd(ctx, keys.BatchesActive, batchID).Err()
+		}
+	}
+	return fed, nil
+}
+
+func (f *Feeder) hasMore(ctx context.Context, batchID string) (bool, error) {
+	pipe := f.rdb.Pipeline()
+	cur := pipe.HMGet(ctx, keys.Batch(batchID), fFed, fRerunFed)
+	nj := pipe.LLen(ctx, keys.BatchJobs(batchID))
+	nr := pipe.LLen(ctx, keys.BatchRerun(batchID))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, err
+	}
+	v := cur.Val()
+	a, _ := v[0].(string)
+	b, _ := v[1].(string)
+	return nj.Val() > int64(atoi(a)) || nr.Val() > int64(atoi(b)), nil
+}
+
+// feedList feeds up to n queued jobs of list from index cur, and moves the cursor
+// past what it fed or skipped. done reports that the list is exhausted.
+func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur, n int, in *inflight) (fed int, done bool, err error) {
+	ids, err := f.rdb.LRange(ctx, list, int64(cur), int64(cur+n-1)).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("campaign: feeder: read %s: %w", list, err)
+	}
+	if len(ids) == 0 {
+		return 0, true, nil
+	}
+	pipe := f.rdb.Pipeline()
+	recs := make([]*redis.SliceCmd, len(ids))
+	srcs := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		recs[i] = pipe.HMGet(ctx, keys.Result(id), tasks.FieldStatus, tasks.FieldPayload)
+		srcs[i] = pipe.HGet(ctx, keys.BatchImages(batchID), id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, false, fmt.Errorf("campaign: feeder: read jobs of %s: %w", batchID, err)
+	}
+	advanced := 0
+	defer func() {
+		if advanced > 0 {
+			if serr := f.rdb.HSet(ctx, keys.Batch(batchID), field, cur+advanced).Err(); serr != nil && err == nil {
+				err = fmt.Errorf("campaign: feeder: move cursor of %s: %w", batchID, serr)
+			}
+		}
+	}()
+	for i, id := range ids {
+		v := recs[i].Val()
+		st, _ := v[0].(string)
+		payload, _ := v[1].(string)
+		if tasks.Status(st) != tasks.StatusQueued || payload == "" {
+			advanced++ // final, running, or gone: nothing to feed
+			continue
+		}
+		size, ref, err := f.feedOne(ctx, batchID, id, []byte(payload), srcs[i].Val(), in)
+		if errors.Is(err, errBudget) {
+			return fed, false, nil
+		}
+		if err != nil {
+			return fed, false, err
+		}
+		advanced++
+		if size >= 0 {
+			fed++
+			in.count++
+			in.bytes += size
+			_ = ref
+		}
+	}
+	return fed, false, nil
+}
+
+// errBudget stops a round when the image byte budget is spent.
+var errBudget = errors.New("campaign: image budget spent")
+
+// feedOne loads a job's image if it is still in a file, and enqueues the job. It
+// returns size -1 when the job could not be fed and was failed instead.
+func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []byte, src string, in *inflight) (size int64, ref string, err error) {
+	if src != "" {
+		img, lerr := loadImage(src)
+		if lerr != nil {
+			_, err := f.results.Finish(ctx, jobID, results.Final{Status: tasks.StatusFailed,
+				ErrorCode: "FailedOperation.ImageUnreadable", ErrorMessage: lerr.Error()})
+			if err != nil {
+				return 0, "", fmt.Errorf("campaign: feeder: fail %s: %w", jobID, err)
+			}
+			return -1, "", nil
+		}
+		size = int64(len(img))
+		if in.bytes+size > f.cfg.MaxPendingBytes && in.count > 0 {
+			return 0, "", errBudget
+		}
+		p, err := tasks.DecodeApplyPayload(payload)
+		if err != nil {
+			return 0, "", fmt.Errorf("campaign: feeder: %w", err)
+		}
+		if ref, err = f.images.Put(ctx, img); err != nil {
+			return 0, "", fmt.Errorf("campaign: feeder: %w", err)
+		}
+		p.ImageRef = ref
+		if payload, err = p.Encode(); err != nil {
+			return 0, "", err
+		}
+	}
+	refField := ref
+	if refField == "" {
+		refField = "-"
+	}
+	// Counted before it is enqueued, so that a cancel finds every fed job.
+	if err := f.rdb.HSet(ctx, keys.FeedInflight, jobID, fmt.Sprintf("%d %s %s", size, batchID, refField)).Err(); err != nil {
+		return 0, "", fmt.Errorf("campaign: feeder: %w", err)
+	}
+	if err := enqueue(ctx, f.client, f.inspector, jobID, payload, f.cfg.TaskTimeout); err != nil {
+		return 0, "", err
+	}
+	return size, ref, nil
+}
+
+// enqueue puts a campaign job's task on the batch queue. The task id is the JobId:
+// a job already pending or running is left alone, and the archived task of a job
+// that failed before (a re-run) is replaced.
+func enqueue(ctx context.Context, c *asynq.Client, insp *asynq.Inspector, jobID string, payload []byte, timeout time.Duration) error {
+	t := asynq.NewTask(tasks.TypeApplyToken, payload)
+	opts := []asynq.Option{asynq.Queue(tasks.QueueBatch), asynq.TaskID(jobID),
+		asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(timeout)}
+	_, err := c.EnqueueContext(ctx, t, opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		info, ierr := insp.GetTaskInfo(tasks.QueueBatch, jobID)
+		if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
+			return nil
+		}
+		_ = insp.DeleteTask(tasks.QueueBatch, jobID)
+		_, err = c.EnqueueContext(ctx, t, opts...)
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("campaign: enqueue %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// loadImage reads a job's image from the source the import recorded (see
+// importer.imageSource). Errors never quote image bytes.
+func loadImage(src string) (string, error) {
+	switch {
+	case strings.HasPrefix(src, "path:"):
+		b, err := os.ReadFile(strings.TrimPrefix(src, "path:"))
+		if err != nil {
+			return "", fmt.Errorf("the image file cannot be read: %v", errors.Unwrap(err))
+		}
+		if len(b) == 0 || base64.StdEncoding.EncodedLen(len(b)) > faceid.MaxImageBase64Len {
+			return "", fmt.Errorf("the image file is %d bytes: empty or over 8 MB of base64", len(b))
+		}
+		return base64.StdEncoding.EncodeToString(b), nil
+	case strings.HasPrefix(src, "row:"):
+		parts := strings.SplitN(strings.TrimPrefix(src, "row:"), ":", 5)
+		if len(parts) != 5 {
+			return "", errors.New("malformed image source")
+		}
+		col, _ := strconv.Atoi(parts[1])
+		off, _ := strconv.ParseInt(parts[2], 10, 64)
+		n, _ := strconv.ParseInt(parts[3], 10, 64)
+		if n <= 0 || n > MaxLineBytes+2 {
+			return "", errors.New("malformed image source")
+		}
+		fh, err := os.Open(parts[4])
+		if err != nil {
+			return "", fmt.Errorf("the imported file cannot be read: %v", errors.Unwrap(err))
+		}
+		defer fh.Close()
+		buf := make([]byte, n)
+		if _, err := fh.ReadAt(buf, off); err != nil {
+			return "", fmt.Errorf("the imported file changed or is truncated: %v", err)
+		}
+		var img string
+		switch Format(parts[0]) {
+		case FormatNDJSON:
+			var l struct{ CompareImageBase64 *string }
+			if err := json.Unmarshal(bytes.TrimRight(buf, "\r\n"), &l); err != nil || l.CompareImageBase64 == nil {
+				return "", errors.New("the imported file changed: its row has no image any more")
+			}
+			img = *l.CompareImageBase64
+		case FormatCSV:
+			rec, err := csv.NewReader(bytes.NewReader(buf)).Read()
+			if err != nil || col < 0 || col >= len(rec) || rec[col] == "" {
+				return "", errors.New("the imported file changed: its row has no image any more")
+			}
+			img = rec[col]
+		default:
+			return "", errors.New("malformed image source")
+		}
+		img, _ = faceid.StripDataURI(img)
+		return img, nil
+	}
+	return "", errors.New("malformed image source")
+}
