@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,22 +23,35 @@ import (
 
 // testBundle is what setup gives a test.
 type testBundle struct {
-	rdb   *redis.Client
-	clock *fakeClock
-	red   *redistest.Server
+	rdb *redis.Client
+	red *redistest.Server
 }
 
 // fakeClock is an injectable clock.
-type fakeClock struct{ t time.Time }
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fakeClock) Now() time.Time          { return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now().UTC()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
 
 func setup(t *testing.T, cfg campaign.Config) (*campaign.Manager, *testBundle) {
 	t.Helper()
 	red := redistest.Start(t, redistest.Options{})
 	rdb := red.Client(t)
-	b := &testBundle{rdb: rdb, red: red, clock: &fakeClock{t: time.Now().UTC()}}
+	b := &testBundle{rdb: rdb, red: red}
 	cfg.Redis = rdb
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -122,16 +122,15 @@ func (m *Manager) RevokeLink(ctx context.Context, linkID string) error {
 	if err != nil {
 		return fmt.Errorf("campaign: revoke %s: %w", linkID, err)
 	}
-	if n == 0 {
+	if n == -1 {
 		return ErrLinkNotFound
 	}
 	return nil
 }
 
 var revokeLink = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSETNX', KEYS[1], 'Revoked', ARGV[1])
-return 1
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HSETNX', KEYS[1], 'Revoked', ARGV[1])
 `)
 
 // revokeAll revokes every link of a link-mode campaign.
