@@ -1,0 +1,487 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/faceidq/faceidq/internal/metrics"
+	"github.com/faceidq/faceidq/internal/pipeline"
+	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxWait is the longest Prefer: wait honoured.
+	DefaultMaxWait = 30 * time.Second
+	// DefaultMaxBodyBytes bounds a POST /v1/tokens body: an 8 MiB CompareImageBase64
+	// even with every "/" escaped as "\/" (8.125 MiB), a Data URI header, a 1,000
+	// character Extra fully \u-escaped, and the other fields, rounded up to 9 MiB.
+	DefaultMaxBodyBytes = 9 << 20
+	// DefaultReadyTimeout bounds the Redis check of /readyz.
+	DefaultReadyTimeout = 2 * time.Second
+)
+
+// Config configures the API.
+type Config struct {
+	// Producer submits jobs. Required by New; unused by NewOps.
+	Producer *producer.Producer
+	// Results reads jobs. Defaults to Producer.Results().
+	Results *results.Store
+	// Switch is the pipeline switch. Defaults to pipeline.New(Redis).
+	Switch *pipeline.Switch
+	// Redis is checked by /readyz and carries the subscription to keys.Done. Required.
+	Redis redis.UniversalClient
+	// Tokens are the accepted bearer tokens (FACEIDQ_API_TOKENS). Empty: no
+	// authentication. When set, every route but /healthz requires one.
+	Tokens []string
+	// Metrics records requests and serves /metrics. Nil: no /metrics, nothing recorded.
+	Metrics *metrics.Metrics
+	// Logger receives internal errors (with detail) and, at debug level, one line per
+	// request. Defaults to a disabled logger.
+	Logger *zerolog.Logger
+	// MaxWait caps Prefer: wait. Defaults to DefaultMaxWait (30s).
+	MaxWait time.Duration
+	// MaxBodyBytes bounds a POST /v1/tokens body (413 beyond). Defaults to
+	// DefaultMaxBodyBytes (9 MiB).
+	MaxBodyBytes int64
+	// ReadyTimeout bounds the Redis check of /readyz. Defaults to DefaultReadyTimeout (2s).
+	ReadyTimeout time.Duration
+}
+
+func (c Config) withDefaults(full bool) (Config, error) {
+	if c.Redis == nil {
+		return c, errors.New("httpapi: Config.Redis is required")
+	}
+	if full && c.Producer == nil {
+		return c, errors.New("httpapi: Config.Producer is required")
+	}
+	if c.Results == nil && c.Producer != nil {
+		c.Results = c.Producer.Results()
+	}
+	if c.Switch == nil {
+		c.Switch = pipeline.New(c.Redis)
+	}
+	for i, t := range c.Tokens {
+		if t == "" {
+			return c, fmt.Errorf("httpapi: Config.Tokens[%d] is empty", i)
+		}
+	}
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = DefaultReadyTimeout
+	}
+	return c, nil
+}
+
+// API is the HTTP API: an http.Handler. Close it when done.
+type API struct {
+	cfg     Config
+	log     zerolog.Logger
+	auth    *authenticator
+	mux     *http.ServeMux
+	hub     *doneHub
+	metrics http.Handler
+}
+
+// New returns the HTTP API of `faceidq serve` and `faceidq api` (routes in the
+// package doc). It starts the process's one subscription to keys.Done, for
+// Prefer: wait; Close stops it.
+func New(cfg Config) (*API, error) {
+	a, err := newAPI(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	a.hub = newDoneHub(a.cfg.Redis)
+	a.hub.start()
+	a.handle("POST /v1/tokens", a.postToken)
+	a.handle("GET /v1/tokens/{JobId}", a.getToken)
+	a.handle("GET /v1/pipeline", a.getPipeline)
+	a.handle("POST /v1/pipeline/pause", a.pausePipeline)
+	a.handle("POST /v1/pipeline/resume", a.resumePipeline)
+	return a, nil
+}
+
+// NewOps returns the small handler a worker serves on FACEIDQ_METRICS_LISTEN:
+// /healthz, /readyz and /metrics, with the same authentication rule as New. Only
+// cfg.Redis is required.
+func NewOps(cfg Config) (http.Handler, error) {
+	return newAPI(cfg, false)
+}
+
+func newAPI(cfg Config, full bool) (*API, error) {
+	cfg, err := cfg.withDefaults(full)
+	if err != nil {
+		return nil, err
+	}
+	a := &API{cfg: cfg, log: *cfg.Logger, auth: newAuthenticator(cfg.Tokens), mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET /healthz", a.healthz) // never authenticated: liveness probes
+	a.mux.HandleFunc("/healthz", a.notAllowed("GET, HEAD"))
+	a.handle("GET /readyz", a.readyz)
+	if cfg.Metrics != nil {
+		a.metrics = promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})
+		a.handle("GET /metrics", a.serveMetrics)
+	}
+	a.mux.Handle("/", a.authed(func(w http.ResponseWriter, r *http.Request) { a.writeError(w, r, notFoundRoute(r)) }))
+	return a, nil
+}
+
+// handle registers an authenticated route, and a 405 for its path's other methods.
+func (a *API) handle(pattern string, h http.HandlerFunc) {
+	a.mux.Handle(pattern, a.authed(h))
+	method, path, _ := cutSpace(pattern)
+	allow := method
+	if method == http.MethodGet {
+		allow = "GET, HEAD"
+	}
+	a.mux.Handle(path, a.authed(a.notAllowed(allow)))
+}
+
+func cutSpace(s string) (before, after string, found bool) {
+	for i := range len(s) {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", s, false
+}
+
+func (a *API) notAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { a.writeError(w, r, methodNotAllowed(r, allow)) }
+}
+
+// authed requires a bearer token when tokens are configured.
+func (a *API) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !a.auth.allow(r) {
+			a.writeError(w, r, errUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// Close stops the keys.Done subscription. Requests still waiting get the job as it
+// stands when their wait ends.
+func (a *API) Close() error {
+	if a.hub != nil {
+		a.hub.stop()
+	}
+	return nil
+}
+
+// AuthEnabled reports whether bearer tokens are required.
+func (a *API) AuthEnabled() bool { return a.auth.enabled() }
+
+type ctxKey struct{}
+
+// requestID returns the id the API gave r.
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(ctxKey{}).(string)
+	return id
+}
+
+var (
+	ridPrefix = func() string {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		return "r" + hex.EncodeToString(b[:]) + "-"
+	}()
+	ridCounter atomic.Uint64
+)
+
+// ServeHTTP routes r, with a request id (X-Request-Id), panic recovery, metrics and
+// a debug log line.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := ridPrefix + strconv.FormatUint(ridCounter.Add(1), 10)
+	w.Header().Set("X-Request-Id", rid)
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rid))
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.log.Error().Str("request_id", rid).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("handler panicked")
+			if sw.status == 0 {
+				writeEnvelope(sw, rid, &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error; see the server log for " + rid})
+			}
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		d := time.Since(start)
+		a.cfg.Metrics.ObserveHTTP(route, status, d)
+		if e := a.log.Debug(); e.Enabled() {
+			e.Str("request_id", rid).Str("method", r.Method).Str("route", route).Int("status", status).Dur("duration", d).Msg("request")
+		}
+	}()
+	a.mux.ServeHTTP(sw, r)
+}
+
+// statusWriter records the status of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// postToken is POST /v1/tokens.
+func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
+	wait, waitGiven, err := parseWait(r.Header, a.cfg.MaxWait)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	idem, err := idempotencyKey(r.Header)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if r.ContentLength > a.cfg.MaxBodyBytes {
+		a.writeError(w, r, &http.MaxBytesError{Limit: a.cfg.MaxBodyBytes})
+		return
+	}
+	req, err := DecodeTokenRequest(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	job, created, err := a.cfg.Producer.Submit(r.Context(), req, producer.Options{IdempotencyKey: idem})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if created {
+		a.cfg.Metrics.ObserveSubmitted(string(job.Priority))
+	}
+	w.Header().Set("Location", "/v1/tokens/"+job.JobId)
+	a.answerJob(w, r, job, wait, waitGiven, true)
+}
+
+// idempotencyKey returns the Idempotency-Key header ("" when absent or empty).
+func idempotencyKey(h http.Header) (string, error) {
+	vs := h.Values("Idempotency-Key")
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", malformed("Idempotency-Key", "is given %d times; send it once", len(vs))
+}
+
+// getToken is GET /v1/tokens/{JobId}.
+func (a *API) getToken(w http.ResponseWriter, r *http.Request) {
+	wait, waitGiven, err := parseWait(r.Header, a.cfg.MaxWait)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("JobId")
+	if !tasks.ValidID("j_", id) {
+		a.writeError(w, r, errJobNotFound)
+		return
+	}
+	job, err := a.cfg.Results.Get(r.Context(), id)
+	if errors.Is(err, results.ErrNotFound) {
+		err = errJobNotFound
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.answerJob(w, r, job, wait, waitGiven, false)
+}
+
+// answerJob waits for job per the Prefer header, then answers it: 200 when final
+// (or for a GET), 202 otherwise.
+func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, wait time.Duration, waitGiven, post bool) {
+	if waitGiven {
+		w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	if !job.Status.Final() && wait > 0 {
+		j, err := a.waitFinal(r.Context(), job, wait)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		job = j
+	}
+	status := http.StatusOK
+	if post && !job.Status.Final() {
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, job)
+}
+
+// waitFinal waits up to wait for job to be final and returns it as it then stands.
+func (a *API) waitFinal(ctx context.Context, job *tasks.Job, wait time.Duration) (*tasks.Job, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	woken, unregister := a.hub.register(job.JobId)
+	defer unregister()
+	if a.hub.waitUp(wctx) {
+		for {
+			j, err := a.cfg.Results.Get(wctx, job.JobId)
+			if err != nil {
+				if wctx.Err() != nil && ctx.Err() == nil {
+					break // the wait ran out during the read
+				}
+				return nil, err
+			}
+			job = j
+			if job.Status.Final() {
+				return job, nil
+			}
+			select {
+			case <-woken:
+				continue
+			case <-wctx.Done():
+			}
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	// The wait ran out: answer the job as it stands now.
+	j, err := a.cfg.Results.Get(ctx, job.JobId)
+	if errors.Is(err, results.ErrNotFound) {
+		return nil, errJobNotFound
+	}
+	return j, err
+}
+
+// getPipeline is GET /v1/pipeline.
+func (a *API) getPipeline(w http.ResponseWriter, r *http.Request) {
+	a.answerPipeline(w, r)
+}
+
+func (a *API) answerPipeline(w http.ResponseWriter, r *http.Request) {
+	st, err := a.cfg.Switch.State(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.cfg.Metrics.SetPaused(st.Paused)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, st)
+}
+
+// pausePipeline is POST /v1/pipeline/pause: the operator's hand.
+func (a *API) pausePipeline(w http.ResponseWriter, r *http.Request) {
+	changed, err := a.cfg.Switch.Pause(r.Context(), pipeline.ReasonOperator)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if changed {
+		a.log.Warn().Str("request_id", requestID(r)).Msg("pipeline paused by an operator (POST /v1/pipeline/pause)")
+	}
+	a.answerPipeline(w, r)
+}
+
+// resumePipeline is POST /v1/pipeline/resume.
+func (a *API) resumePipeline(w http.ResponseWriter, r *http.Request) {
+	changed, err := a.cfg.Switch.Resume(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if changed {
+		a.log.Info().Str("request_id", requestID(r)).Msg("pipeline resumed by an operator (POST /v1/pipeline/resume)")
+	}
+	a.answerPipeline(w, r)
+}
+
+// healthz is GET /healthz: the process is up.
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"Status": "ok"})
+}
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	// Ready is true when Redis answers.
+	Ready bool `json:"Ready"`
+	// Redis is "ok" or "unreachable".
+	Redis string `json:"Redis"`
+	// Paused is the pipeline switch: a paused pipeline does not make the API unready,
+	// since jobs are still accepted (they wait).
+	Paused bool `json:"Paused"`
+	// Pipeline is the switch in full, when it could be read.
+	Pipeline *pipeline.State `json:"Pipeline,omitempty"`
+}
+
+// readyz is GET /readyz: Redis is reachable.
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ReadyTimeout)
+	defer cancel()
+	w.Header().Set("Cache-Control", "no-store")
+	if err := a.cfg.Redis.Ping(ctx).Err(); err != nil {
+		a.log.Warn().Err(err).Str("request_id", requestID(r)).Msg("not ready: Redis does not answer")
+		writeJSON(w, http.StatusServiceUnavailable, Readiness{Redis: "unreachable"})
+		return
+	}
+	rd := Readiness{Ready: true, Redis: "ok"}
+	if st, err := a.cfg.Switch.State(ctx); err == nil {
+		rd.Paused, rd.Pipeline = st.Paused, &st
+		a.cfg.Metrics.SetPaused(st.Paused)
+	}
+	writeJSON(w, http.StatusOK, rd)
+}
+
+// serveMetrics is GET /metrics, with the pipeline gauge read fresh.
+func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ReadyTimeout)
+	if st, err := a.cfg.Switch.State(ctx); err == nil {
+		a.cfg.Metrics.SetPaused(st.Paused)
+	}
+	cancel()
+	a.metrics.ServeHTTP(w, r)
+}

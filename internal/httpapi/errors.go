@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/producer"
+)
+
+// Error codes of the envelope beyond the faceid.FieldError codes (MissingParameter,
+// InvalidParameter, InvalidParameterValue, UnsupportedRegion), in Tencent's style.
+const (
+	CodeUnauthorized        = "AuthFailure.UnauthorizedOperation"
+	CodeNotFound            = "ResourceNotFound"
+	CodeJobNotFound         = "ResourceNotFound.Job"
+	CodeMethodNotAllowed    = "UnsupportedOperation.MethodNotAllowed"
+	CodeBodyTooLarge        = "RequestSizeLimitExceeded"
+	CodeIdempotencyMismatch = "InvalidParameterValue.IdempotencyKeyReused"
+	CodeIdempotencyInFlight = "FailedOperation.IdempotencyKeyInFlight"
+	CodeUnavailable         = "InternalError.Unavailable"
+	CodeInternal            = "InternalError"
+)
+
+// Envelope is the body of every error answer:
+// {"Error":{"Code":…,"Message":…},"RequestId":…}.
+type Envelope struct {
+	Error     ErrorBody `json:"Error"`
+	RequestId string    `json:"RequestId,omitempty"`
+}
+
+// ErrorBody is the error of an Envelope.
+type ErrorBody struct {
+	Code    string `json:"Code"`
+	Message string `json:"Message"`
+}
+
+// apiError is an error with its answer decided: status, code and a message safe to
+// show the caller.
+type apiError struct {
+	status  int
+	code    string
+	message string
+	header  http.Header
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+var (
+	errUnauthorized = &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized,
+		message: "Authorization: a valid bearer token is required (Authorization: Bearer <token>)",
+		header:  http.Header{"Www-Authenticate": {`Bearer realm="faceidq"`}}}
+	errJobNotFound = &apiError{status: http.StatusNotFound, code: CodeJobNotFound,
+		message: "JobId: no such job (unknown, malformed, or its result expired)"}
+)
+
+func notFoundRoute(r *http.Request) *apiError {
+	return &apiError{status: http.StatusNotFound, code: CodeNotFound,
+		message: fmt.Sprintf("no route %s %s; see the HTTP API in the README", r.Method, clip(r.URL.Path, 100))}
+}
+
+func methodNotAllowed(r *http.Request, allow string) *apiError {
+	return &apiError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+		message: fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, clip(r.URL.Path, 100), allow),
+		header:  http.Header{"Allow": {allow}}}
+}
+
+// classify maps an error to its answer. Internal errors get a generic message: the
+// detail goes to the log only.
+func classify(err error, maxBody int64) (e *apiError, internal bool) {
+	var ae *apiError
+	var fe *faceid.FieldError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae, false
+	case errors.As(err, &fe):
+		return &apiError{status: http.StatusBadRequest, code: fe.Code, message: fe.Error()}, false
+	case errors.As(err, &mbe):
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
+			message: fmt.Sprintf("body: larger than %d bytes (room for an 8 MB CompareImageBase64 and the other fields)", maxBody)}, false
+	case errors.Is(err, producer.ErrIdempotencyMismatch):
+		return &apiError{status: http.StatusUnprocessableEntity, code: CodeIdempotencyMismatch,
+			message: "Idempotency-Key: was used before with a different request; use a new key for a new request"}, false
+	case errors.Is(err, producer.ErrIdempotencyInFlight):
+		return &apiError{status: http.StatusConflict, code: CodeIdempotencyInFlight,
+			message: "Idempotency-Key: the first request with this key is still being processed; retry in a second",
+			header:  http.Header{"Retry-After": {"1"}}}, false
+	}
+	return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+		message: "the service cannot reach its queue right now; nothing was done, retry shortly",
+		header:  http.Header{"Retry-After": {"1"}}}, true
+}
+
+// writeError answers err in the envelope and logs internal errors with their detail.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, internal := classify(err, a.cfg.MaxBodyBytes)
+	rid := requestID(r)
+	if internal {
+		ev := a.log.Error()
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			ev = a.log.Debug() // the caller went away
+		}
+		ev.Err(err).Str("request_id", rid).Str("method", r.Method).Str("path", clip(r.URL.Path, 100)).Msg("request failed")
+	}
+	writeEnvelope(w, rid, e)
+}
+
+func writeEnvelope(w http.ResponseWriter, rid string, e *apiError) {
+	for k, v := range e.header {
+		w.Header()[k] = v
+	}
+	writeJSON(w, e.status, &Envelope{Error: ErrorBody{Code: e.code, Message: e.message}, RequestId: rid})
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only our own types are written: cannot happen
+		b = []byte(`{"Error":{"Code":"InternalError","Message":"cannot encode the answer"}}`)
+		status = http.StatusInternalServerError
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
