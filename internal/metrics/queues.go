@@ -8,6 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// QueueStates are the values of the state label of faceidq_queue_tasks.
+var QueueStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed", "aggregating"}
+
 // QueueInspector is the part of *asynq.Inspector the queue collector reads.
 type QueueInspector interface {
 	Queues() ([]string, error)
@@ -85,14 +88,8 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			continue
 		}
-		for _, s := range []struct {
-			state string
-			n     int
-		}{
-			{"pending", qi.Pending}, {"active", qi.Active}, {"scheduled", qi.Scheduled}, {"retry", qi.Retry},
-			{"archived", qi.Archived}, {"completed", qi.Completed}, {"aggregating", qi.Aggregating},
-		} {
-			ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(s.n), q, s.state)
+		for i, n := range []int{qi.Pending, qi.Active, qi.Scheduled, qi.Retry, qi.Archived, qi.Completed, qi.Aggregating} {
+			ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(n), q, QueueStates[i])
 		}
 		ch <- prometheus.MustNewConstMetric(c.latency, prometheus.GaugeValue, qi.Latency.Seconds(), q)
 		paused := 0.0
