@@ -116,10 +116,15 @@ func TestCampaignEndToEnd(t *testing.T) {
 	fctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.Run(fctx, func(err error) { t.Errorf("feeder: %v", err) }) }()
-	p := waitDone(t, m, sum.BatchId, 60*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	var p *campaign.Progress
+	if err := m.Watch(wctx, sum.BatchId, 50*time.Millisecond, func(pr *campaign.Progress) { p = pr }); err != nil {
+		t.Fatalf("watch: %v (last: %s)", err, p.Line())
+	}
 	stop()
 	<-done
-	if p.Counts["succeeded"] != 200 || p.Rate <= 0 {
+	if !p.Done || p.Counts["succeeded"] != 200 || p.Rate <= 0 {
 		t.Fatalf("progress = %s", p.Line())
 	}
 	if n := b.rdb.Keys(ctx, keys.Image("*")).Val(); len(n) != 0 {

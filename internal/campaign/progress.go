@@ -208,3 +208,30 @@ func formatETA(eta *float64) string {
 	}
 	return (time.Duration(*eta) * time.Second).String()
 }
+
+// Watch calls fn with campaign batchID's progress every interval (and once at once)
+// until the campaign is done (Progress.Done; fn has then seen the final progress),
+// it is canceled, or ctx ends. The CLI draws its progress bar with it.
+func (m *Manager) Watch(ctx context.Context, batchID string, interval time.Duration, fn func(*Progress)) error {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		p, err := m.Status(ctx, batchID)
+		if err != nil {
+			return err
+		}
+		fn(p)
+		started := p.Counts[string(tasks.StatusRunning)] + p.Counts[string(tasks.StatusRetrying)]
+		if p.Done || p.State == StateCanceled && started == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
