@@ -27,6 +27,13 @@ type Config struct {
 	// At most MaxAheadLimit. Defaults to 2s.
 	MaxAhead time.Duration
 
+	// BatchAhead is how far ahead of now, in intervals, a batch reservation may take
+	// its slot. A batch waiter that polls this much early sleeps on its own timer until
+	// the slot, so a busy CPU that wakes it late does not waste the slot; in exchange an
+	// interactive request may find one batch slot booked ahead of it and wait up to
+	// 1 + BatchAhead intervals. Between 0 and 1. Defaults to 0.75.
+	BatchAhead float64
+
 	// Window is how many recent observations (see Limiter.Observe) this process keeps to
 	// measure the spread of upstream delays. Defaults to 200.
 	Window int
@@ -67,6 +74,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxAhead == 0 {
 		cfg.MaxAhead = 2 * time.Second
+	}
+	if cfg.BatchAhead == 0 {
+		cfg.BatchAhead = 0.75
 	}
 	if cfg.Window == 0 {
 		cfg.Window = 200
@@ -110,6 +120,8 @@ func (cfg Config) validate() error {
 		return bad("spreads must not be negative")
 	case cfg.MinSpread > cfg.MaxSpread:
 		return bad("MinSpread %v is above MaxSpread %v", cfg.MinSpread, cfg.MaxSpread)
+	case !(cfg.BatchAhead > 0 && cfg.BatchAhead <= 1):
+		return bad("BatchAhead must be above 0 and at most 1, not %v", cfg.BatchAhead)
 	case !(cfg.Decrease > 0 && cfg.Decrease < 1):
 		return bad("Decrease must be between 0 and 1 exclusive, not %v", cfg.Decrease)
 	case !(cfg.MinFactor > 0 && cfg.MinFactor <= 1):

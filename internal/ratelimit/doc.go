@@ -19,11 +19,13 @@
 // # Lanes
 //
 // An Interactive reservation may take a slot up to Config.MaxAhead (2s) ahead; beyond
-// that it is told when to come back. A Batch reservation only takes a slot due now (within
-// a quarter interval); otherwise it is told when the next slot falls due and reserves
-// nothing. A backlog of batch waiters thus never holds future slots, and an interactive
-// request arriving behind any number of batch waiters gets a slot at most about 1¼
-// intervals away. While interactive demand fills the whole rate, batch gets nothing: that
+// that it is told when to come back. A Batch reservation only takes a slot due within
+// Config.BatchAhead intervals (¾ by default); otherwise it is told when that will be and
+// reserves nothing. A backlog of batch waiters thus holds at most one slot ahead, and an
+// interactive request arriving behind any number of batch waiters gets a slot at most
+// about 1 + BatchAhead intervals away. (A quarter interval wasted slots on a busy
+// machine: a batch waiter woken late took its slot late, and time passed is never
+// given back.) While interactive demand fills the whole rate, batch gets nothing: that
 // is the product's promise (sign-ups before campaigns).
 //
 // Refused waiters retry at the time Redis names plus a random delay of up to a quarter

@@ -151,7 +151,7 @@ func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int
 		op, int(lane), ftoa(c.Rate), us(c.MaxAhead), omin, omax,
 		us(c.InitialSpread), us(c.MinSpread), us(c.MaxSpread),
 		ftoa(c.Recovery), ftoa(c.Decrease), ftoa(c.MinFactor), reservedAt,
-		keyTTL.Milliseconds(), us(spreadEpoch), us(MaxAheadLimit + time.Second),
+		keyTTL.Milliseconds(), us(spreadEpoch), us(MaxAheadLimit + time.Second), ftoa(c.BatchAhead),
 	}
 	sent := time.Now()
 	v, err := script.Run(ctx, l.rdb, []string{c.Key}, args...).Int64Slice()

@@ -92,7 +92,7 @@ const coldInterval = 52500 * time.Microsecond
 func TestConfig(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		l := mustNew(t, redis.NewClient(&redis.Options{}), Config{Key: "k"})
-		want := Config{Key: "k", Rate: 20, MaxAhead: 2 * time.Second, Window: 200,
+		want := Config{Key: "k", Rate: 20, MaxAhead: 2 * time.Second, BatchAhead: 0.75, Window: 200,
 			InitialSpread: 50 * time.Millisecond, MinSpread: time.Millisecond,
 			MaxSpread: 250 * time.Millisecond, Decrease: 0.7, MinFactor: 0.2, Recovery: 0.05}
 		if l.cfg != want {
@@ -203,7 +203,7 @@ func TestReserve(t *testing.T) {
 		if !first.ok || first.wait != 0 {
 			t.Fatalf("first batch reservation: %+v", first)
 		}
-		slack := coldInterval / 4
+		slack := coldInterval * 3 / 4
 		second := mustReserve(t, l, Batch)
 		if second.ok || second.wait != coldInterval-slack {
 			t.Fatalf("second batch reservation: %+v, want refused with wait %v", second, coldInterval-slack)

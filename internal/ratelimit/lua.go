@@ -34,6 +34,7 @@ import "github.com/redis/go-redis/v9"
 //	15 epoch      length of a spread epoch, µs
 //	16 reset      a tat further than this (plus four intervals) ahead of now is a step
 //	              back of Redis's clock, µs
+//	17 batchAhead how far ahead a batch reservation may reach, in intervals (0 to 1)
 //
 // Reply: {ok, wait, now, slot, interval, spread, factor in millionths}. For "r", ok=1 is a
 // grant (wait = slot - now) and ok=0 a refusal (wait = how long until the caller's lane
@@ -58,6 +59,7 @@ local reservedAt = tonumber(ARGV[13])
 local ttl = tonumber(ARGV[14])
 local epoch = tonumber(ARGV[15])
 local reset = tonumber(ARGV[16])
+local batchAhead = tonumber(ARGV[17])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -112,7 +114,7 @@ end
 if op == 'r' then
   local ahead = tat - now
   local limit = maxAhead
-  if lane == 1 then limit = math.floor(iv / 4) end
+  if lane == 1 then limit = math.floor(iv * batchAhead) end
   if ahead > limit then
     save()
     return {0, ahead - limit, now, tat, iv, spread, math.floor(factor * 1000000)}
