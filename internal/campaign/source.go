@@ -147,6 +147,9 @@ func (r *ndjsonReader) next() (*row, error) {
 			return nil, err
 		}
 		r.line++
+		if r.line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\ufeff")) // a UTF-8 byte order mark
+		}
 		rw := &row{line: r.line, off: start, n: r.off - start, imageCol: -1}
 		if tooLong {
 			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "line",
