@@ -490,7 +490,7 @@ func loadImage(src string) (string, error) {
 		switch Format(parts[0]) {
 		case FormatNDJSON:
 			var l struct{ CompareImageBase64 *string }
-			if err := json.Unmarshal(bytes.TrimRight(buf, "\r\n"), &l); err != nil || l.CompareImageBase64 == nil {
+			if err := json.Unmarshal(bytes.TrimPrefix(bytes.TrimRight(buf, "\r\n"), []byte("\ufeff")), &l); err != nil || l.CompareImageBase64 == nil {
 				return "", errors.New("the imported file changed: its row has no image any more")
 			}
 			img = *l.CompareImageBase64

@@ -69,7 +69,7 @@ func TestReaders(t *testing.T) {
 		wantBad   []int
 	}{
 		{"ndjson with blank and bad lines", FormatNDJSON,
-			"\ufeff{\"RedirectURL\":\"https://a\"}\n\n{bad\n{\"RedirectURL\":\"https://b\",\"CompareImageBase64\":\"QUJD\"}\r\n{\"RedirectURL\":\"https://c\"}",
+			"\ufeff{\"RedirectURL\":\"https://a\",\"CompareImageBase64\":\"QUJD\"}\n\n{bad\n{\"RedirectURL\":\"https://b\",\"CompareImageBase64\":\"QUJD\"}\r\n{\"RedirectURL\":\"https://c\"}",
 			[]int{1, 3, 4, 5}, []int{3}},
 		{"csv with quotes, multi-line field and bad count", FormatCSV,
 			"\ufeffRedirect_URL,extra,image_base64,row_key\nhttps://a,\"x\ny\",QUJD,k1\nhttps://b,z\nhttps://c,\"q,\"\"r\"\"\",,k3\n",
