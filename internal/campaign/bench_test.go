@@ -113,6 +113,12 @@ func TestMeasureImportMemory(t *testing.T) {
 	t.Logf("%d lines (%d MB) imported in %v: %.0f jobs/s", lines, st.Size()>>20, el.Round(time.Millisecond), float64(lines)/el.Seconds())
 	t.Logf("heap in use along the import: %s; peak sampled %d MB; peak RSS (VmHWM) %s", strings.Join(at, " "), peakHeap.Load()>>20, vmHWM())
 	t.Logf("Redis used_memory after the import: %.0f MB", mb(usedMemory(t, rdb, "used_memory")))
+	start = time.Now()
+	p, err := m.Status(context.Background(), sum.BatchId)
+	if err != nil || p.Total != lines || p.Counts["queued"] != lines {
+		t.Fatalf("status = %+v, %v", p, err)
+	}
+	t.Logf("Status of the %d-job campaign took %v", lines, time.Since(start).Round(time.Millisecond))
 }
 
 // vmHWM returns the process's peak resident set size from /proc.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -174,6 +175,9 @@ type Manager struct {
 	results   *results.Store
 	images    *images.Store
 	inspector *asynq.Inspector
+
+	mu    sync.Mutex
+	cache map[string]cachedProgress
 }
 
 // New returns a Manager.
@@ -188,6 +192,7 @@ func New(cfg Config) (*Manager, error) {
 		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
 		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		cache:     map[string]cachedProgress{},
 	}, nil
 }
 

@@ -36,6 +36,7 @@ func (m *Manager) Resume(ctx context.Context, batchID string) (*Info, error) {
 }
 
 func (m *Manager) setState(ctx context.Context, batchID string, to State) (*Info, error) {
+	defer m.forget(batchID)
 	in, err := m.Info(ctx, batchID)
 	if err != nil {
 		return nil, err
@@ -63,6 +64,7 @@ type CancelSummary struct {
 // batch queue), and the jobs that have started finish. Link mode: every link is
 // revoked. Canceling again cancels what is left.
 func (m *Manager) Cancel(ctx context.Context, batchID string) (*CancelSummary, error) {
+	defer m.forget(batchID)
 	in, err := m.Info(ctx, batchID)
 	if err != nil {
 		return nil, err
@@ -170,6 +172,7 @@ type RerunSummary struct {
 // IncludeCanceled) back to queued and feeds them again, before the rest of the
 // campaign. A canceled campaign becomes active again.
 func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) (*RerunSummary, error) {
+	defer m.forget(batchID)
 	in, err := m.Info(ctx, batchID)
 	if err != nil {
 		return nil, err

@@ -56,7 +56,7 @@
 //
 // # Progress
 //
-// Manager.Status reads every job's state (pipelined, ~10 ms per 10,000 jobs) and
+// Manager.Status reads every job's state (pipelined, about 2 s per million jobs) and
 // returns a Progress: Total, Counts by status, Rate (jobs of the campaign that became
 // final per second over the last minute: the share of the upstream budget it
 // actually gets), ETA (remaining jobs at that Rate; null when nothing finished in the
