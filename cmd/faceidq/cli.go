@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/httpapi"
+	"github.com/faceidq/faceidq/internal/pipeline"
+	"github.com/faceidq/faceidq/internal/redisconn"
+	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/webhook"
+	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// connect opens the Redis of a one-shot command (REDIS_URL required) and pings it.
+func connect(ctx context.Context, url *option, cmd string) (redis.UniversalClient, error) {
+	if !url.set() {
+		return nil, usagef("REDIS_URL (--redis-url) is required: the Redis your `faceidq api` and workers use")
+	}
+	spec, err := redisconn.Parse(url.value)
+	if err != nil {
+		return nil, usagef("%s: %v", url.name(), err)
+	}
+	rdb := spec.NewClient()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("Redis at %s does not answer: %w", redisconn.Redact(url.value), err)
+	}
+	return rdb, nil
+}
+
+func resultsStore(rdb redis.UniversalClient, c *nodeConfig) *results.Store {
+	return results.New(rdb, results.Config{TTL: c.resultTTL})
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// waitFinal polls job jobID until it is final or wait runs out, and returns it as it
+// then stands.
+func waitFinal(ctx context.Context, store *results.Store, jobID string, wait time.Duration) (*tasks.Job, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		job, err := store.Get(ctx, jobID)
+		if err != nil || job.Status.Final() || !time.Now().Before(deadline) {
+			return job, err
+		}
+		select {
+		case <-ctx.Done():
+			return job, nil
+		case <-time.After(min(200*time.Millisecond, time.Until(deadline))):
+		}
+	}
+}
+
+// enqueueOpts are the options of `faceidq enqueue`.
+type enqueueOpts struct {
+	log                                                  *logOpts
+	redisURL, region, resultTTL, webhookSecret, allow    *option
+	redirectURL, extra, ruleID, priority, callback, conf *option
+	image, idemKey, wait, file                           *option
+}
+
+func enqueueFlags() (*flags, *enqueueOpts) {
+	f := newFlags("enqueue")
+	o := &enqueueOpts{log: addLog(f)}
+	o.redisURL = f.opt("redis-url", "REDIS_URL", "", "Redis URL (required)")
+	o.region = f.opt("region", "FACEIDQ_REGION", faceid.DefaultRegion, "region of the job")
+	o.resultTTL = f.opt("result-ttl", "FACEIDQ_RESULT_TTL", "24h", "how long the final result is kept")
+	o.webhookSecret = f.secretOpt("webhook-secret", "FACEIDQ_WEBHOOK_SECRET", "set when the workers sign webhooks: allows --callback-url")
+	o.allow = f.opt("webhook-allow", "FACEIDQ_WEBHOOK_ALLOW", "", "CIDRs webhooks may reach despite the private-address guard")
+	o.redirectURL = f.opt("redirect-url", "", "", "RedirectURL: where the person lands after verification (required)")
+	o.extra = f.opt("extra", "", "", "Extra: pass-through data, at most 1,000 characters")
+	o.ruleID = f.opt("rule-id", "", "", "RuleId: the console's business-flow id")
+	o.priority = f.opt("priority", "", "interactive", "interactive or batch")
+	o.callback = f.opt("callback-url", "", "", "CallbackURL: webhook for this job (needs --webhook-secret)")
+	o.conf = f.opt("config", "", "", `Config as JSON, e.g. '{"CheckMode":1,"IDCardType":"HKIDCard"}'`)
+	o.image = f.opt("image", "", "", "file holding the photo to compare (JPEG or PNG bytes; - reads stdin)")
+	o.idemKey = f.opt("idempotency-key", "", "", "Idempotency-Key: enqueueing again with it returns the same job")
+	o.wait = f.opt("wait", "", "0s", "wait this long for the job to be final before printing it")
+	o.file = f.opt("file", "", "", "campaign import from a CSV or NDJSON file (not yet available)")
+	return f, o
+}
+
+func runEnqueue(ctx context.Context, e *env, args []string) error {
+	f, o := enqueueFlags()
+	pos, err := f.parse(args, e.getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if o.file.set() {
+		return usagef("--file: campaign import is not available yet in this version; enqueue one job with --redirect-url")
+	}
+	if _, err := o.log.logger(e.stderr); err != nil {
+		return err
+	}
+	req, err := o.request(e)
+	if err != nil {
+		return err
+	}
+	ttl, err := o.resultTTL.duration()
+	if err != nil {
+		return err
+	}
+	var wait time.Duration
+	if o.wait.value != "0s" && o.wait.value != "0" {
+		if wait, err = o.wait.duration(); err != nil {
+			return err
+		}
+	}
+	secrets, err := webhook.ParseSecrets(o.webhookSecret.value)
+	if err != nil {
+		return usagef("%s: %v", o.webhookSecret.name(), err)
+	}
+	allow, err := webhook.ParseAllow(o.allow.value)
+	if err != nil {
+		return usagef("%s: %v", o.allow.name(), err)
+	}
+	rdb, err := connect(ctx, o.redisURL, "enqueue")
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	pcfg := producer.Config{Redis: rdb, ResultTTL: ttl, DefaultRegion: o.region.value}
+	if len(secrets) > 0 {
+		policy := webhook.Policy{Allow: allow}
+		pcfg.CheckCallbackURL = func(ctx context.Context, url string) error { return webhook.ValidateURL(ctx, url, policy) }
+	}
+	p, err := producer.New(pcfg)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	job, _, err := p.Submit(ctx, req, producer.Options{IdempotencyKey: o.idemKey.value})
+	var fe *faceid.FieldError
+	if errors.As(err, &fe) {
+		return usagef("%s", flagName(fe))
+	}
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		if job, err = waitFinal(ctx, p.Results(), job.JobId, wait); err != nil {
+			return err
+		}
+	}
+	return printJSON(e.stdout, job)
+}
+
+// flagName rewrites a FieldError's message with the flag that gave the field.
+func flagName(fe *faceid.FieldError) string {
+	flags := map[string]string{"RedirectURL": "--redirect-url", "Extra": "--extra", "RuleId": "--rule-id",
+		"Priority": "--priority", "CallbackURL": "--callback-url", "CompareImageBase64": "--image",
+		"Region": "--region", "Idempotency-Key": "--idempotency-key"}
+	top, _, _ := strings.Cut(fe.Field, ".")
+	if fl, ok := flags[top]; ok {
+		return fmt.Sprintf("%s (%s): %s", fl, fe.Field, fe.Reason)
+	}
+	if top == "Config" {
+		return fmt.Sprintf("--config (%s): %s", fe.Field, fe.Reason)
+	}
+	return fe.Error()
+}
+
+// request builds the token request of the flags.
+func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
+	req := &tasks.TokenRequest{Region: o.region.value, CallbackURL: o.callback.value, Priority: tasks.Priority(o.priority.value)}
+	if o.conf.set() {
+		r, err := httpapi.DecodeTokenRequest(strings.NewReader(`{"Config":` + o.conf.value + `}`))
+		var fe *faceid.FieldError
+		if errors.As(err, &fe) {
+			return nil, usagef("--config: %s", fe.Error())
+		}
+		if err != nil {
+			return nil, usagef("--config: %v", err)
+		}
+		req.Config = r.Config
+	}
+	str := func(opt *option) *string {
+		if !opt.set() {
+			return nil
+		}
+		v := opt.value
+		return &v
+	}
+	req.RedirectURL, req.Extra, req.RuleId = str(o.redirectURL), str(o.extra), str(o.ruleID)
+	if req.RedirectURL == nil {
+		return nil, usagef("--redirect-url is required (or --file, not yet available)")
+	}
+	if o.image.set() {
+		var b []byte
+		var err error
+		if o.image.value == "-" {
+			b, err = io.ReadAll(io.LimitReader(os.Stdin, faceid.MaxImageBase64Len))
+		} else {
+			b, err = os.ReadFile(o.image.value)
+		}
+		if err != nil {
+			return nil, usagef("--image: %v", err)
+		}
+		s := base64.StdEncoding.EncodeToString(b)
+		req.CompareImageBase64 = &s
+	}
+	return req, nil
+}
+
+// statusOpts are the options of `faceidq status`.
+type statusOpts struct {
+	log            *logOpts
+	redisURL, wait *option
+}
+
+func statusFlags() (*flags, *statusOpts) {
+	f := newFlags("status")
+	o := &statusOpts{log: addLog(f)}
+	o.redisURL = f.opt("redis-url", "REDIS_URL", "", "Redis URL (required)")
+	o.wait = f.opt("wait", "", "0s", "wait this long for the job to be final")
+	return f, o
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	f, o := statusFlags()
+	pos, err := f.parse(args, e.getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one JobId (faceidq status <JobId>)")
+	}
+	if !tasks.ValidID("j_", pos[0]) {
+		return usagef("%q is not a JobId (j_ and 26 characters)", clipArg(pos[0]))
+	}
+	var wait time.Duration
+	if o.wait.value != "0s" && o.wait.value != "0" {
+		if wait, err = o.wait.duration(); err != nil {
+			return err
+		}
+	}
+	rdb, err := connect(ctx, o.redisURL, "status")
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	job, err := waitFinal(ctx, results.New(rdb, results.Config{}), pos[0], wait)
+	if errors.Is(err, results.ErrNotFound) {
+		return fmt.Errorf("no job %s (unknown, or its result expired)", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	return printJSON(e.stdout, job)
+}
+
+func clipArg(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// switchFlags are the options of pipeline, pause and resume.
+func switchFlags(name string) (*flags, *option) {
+	f := newFlags(name)
+	addLog(f)
+	return f, f.opt("redis-url", "REDIS_URL", "", "Redis URL (required)")
+}
+
+func runSwitch(ctx context.Context, e *env, args []string, act func(context.Context, *pipeline.Switch) error) error {
+	f, url := switchFlags(e.name)
+	pos, err := f.parse(args, e.getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	rdb, err := connect(ctx, url, e.name)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	sw := pipeline.New(rdb)
+	if act != nil {
+		if err := act(ctx, sw); err != nil {
+			return err
+		}
+	}
+	st, err := sw.State(ctx)
+	if err != nil {
+		return err
+	}
+	return printJSON(e.stdout, st)
+}
+
+func runPipeline(ctx context.Context, e *env, args []string) error {
+	return runSwitch(ctx, e, args, nil)
+}
+
+func runPause(ctx context.Context, e *env, args []string) error {
+	return runSwitch(ctx, e, args, func(ctx context.Context, sw *pipeline.Switch) error {
+		_, err := sw.Pause(ctx, pipeline.ReasonOperator)
+		return err
+	})
+}
+
+func runResume(ctx context.Context, e *env, args []string) error {
+	return runSwitch(ctx, e, args, func(ctx context.Context, sw *pipeline.Switch) error {
+		_, err := sw.Resume(ctx)
+		return err
+	})
+}

@@ -1,0 +1,397 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/httpapi"
+	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/metrics"
+	"github.com/faceidq/faceidq/internal/ratelimit"
+	"github.com/faceidq/faceidq/internal/redisconn"
+	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/webhook"
+	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/worker"
+)
+
+// nodeOpts are the options of serve, api and worker (some only for some modes: nil
+// when absent).
+type nodeOpts struct {
+	log                                       *logOpts
+	redisURL                                  *option
+	secretID, secretKey, endpoint, rate       *option // serve, worker
+	region, tokens, webhookSecret, webhookAll *option
+	resultTTL                                 *option
+	listen                                    *option // serve, api
+	metricsListen, concurrency                *option // serve, worker
+}
+
+func nodeFlags(mode string) (*flags, *nodeOpts) {
+	f := newFlags(mode)
+	o := &nodeOpts{log: addLog(f)}
+	redisDefault := "none: refuse to start"
+	if mode == "serve" {
+		redisDefault = "none: embedded in-process Redis"
+	}
+	o.redisURL = f.opt("redis-url", "REDIS_URL", "", "Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// ("+redisDefault+")")
+	if mode != "api" {
+		fallback := "none: embedded simulator"
+		if mode == "worker" {
+			fallback = "required unless --endpoint points at a simulator"
+		}
+		o.secretID = f.secretOpt("secret-id", "TENCENTCLOUD_SECRET_ID", "Tencent Cloud SecretId ("+fallback+"); prefer the environment over a flag")
+		o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "Tencent Cloud SecretKey; prefer the environment over a flag")
+		o.endpoint = f.opt("endpoint", "FACEIDQ_ENDPOINT", "", "upstream host, or URL with scheme such as http://127.0.0.1:9000 (default "+faceid.DefaultEndpoint+")")
+		o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker")
+		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
+		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs handled at once by this process")
+	}
+	if mode != "worker" {
+		o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:8080", "HTTP API listen address")
+	}
+	o.region = f.opt("region", "FACEIDQ_REGION", faceid.DefaultRegion, "default region of a job")
+	o.tokens = f.secretOpt("api-tokens", "FACEIDQ_API_TOKENS", "comma-separated bearer tokens required on every route but /healthz (default none: no auth)")
+	o.webhookSecret = f.secretOpt("webhook-secret", "FACEIDQ_WEBHOOK_SECRET", "whsec_… secret(s), comma-separated during a rotation, signing webhooks (default none: webhooks off, CallbackURL refused)")
+	o.webhookAll = f.opt("webhook-allow", "FACEIDQ_WEBHOOK_ALLOW", "", "comma-separated CIDRs webhooks may reach over http or https despite the private-address guard")
+	o.resultTTL = f.opt("result-ttl", "FACEIDQ_RESULT_TTL", "24h", "how long a final job's result is kept")
+	return f, o
+}
+
+// nodeConfig is the validated configuration of serve, api or worker.
+type nodeConfig struct {
+	mode     string
+	log      zerolog.Logger
+	redis    *redisconn.Spec // nil: embedded
+	redisURL string
+
+	upstream      *faceid.Config // nil: embedded simulator (serve)
+	devCreds      bool           // signing with the simulator's development credentials
+	rate          float64
+	region        string
+	listen        string
+	metricsListen string
+	tokens        []string
+	secrets       []webhook.Secret
+	allow         webhook.Policy
+	resultTTL     time.Duration
+	concurrency   int
+}
+
+func (c *nodeConfig) runsAPI() bool    { return c.mode != "worker" }
+func (c *nodeConfig) runsWorker() bool { return c.mode != "api" }
+
+// loadNodeConfig parses and validates everything before anything starts: any problem
+// is a usageError.
+func loadNodeConfig(mode string, args []string, getenv func(string) string, e *env) (*nodeConfig, error) {
+	f, o := nodeFlags(mode)
+	pos, err := f.parse(args, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, usagef("unexpected argument %q", pos[0])
+	}
+	c := &nodeConfig{mode: mode}
+	if c.log, err = o.log.logger(e.stderr); err != nil {
+		return nil, err
+	}
+	if o.redisURL.set() {
+		if c.redis, err = redisconn.Parse(o.redisURL.value); err != nil {
+			return nil, usagef("%s: %v", o.redisURL.name(), err)
+		}
+		c.redisURL = redisconn.Redact(o.redisURL.value)
+	} else if mode != "serve" {
+		return nil, usagef("REDIS_URL (--redis-url) is required: `faceidq %s` must share one Redis with the other processes (only `faceidq serve` embeds one)", mode)
+	}
+	if o.region.value != "" {
+		if err := faceid.ValidateRegion(o.region.value); err != nil {
+			return nil, o.region.bad(fmt.Sprintf("not a region: one of %v", faceid.Regions))
+		}
+	}
+	c.region = o.region.value
+	if c.resultTTL, err = o.resultTTL.duration(); err != nil {
+		return nil, err
+	}
+	if o.tokens.set() {
+		if c.tokens = o.tokens.list(); len(c.tokens) == 0 {
+			return nil, usagef("%s is set but holds no token", o.tokens.name())
+		}
+	}
+	if c.secrets, err = webhook.ParseSecrets(o.webhookSecret.value); err != nil {
+		return nil, usagef("%s: %v", o.webhookSecret.name(), err)
+	}
+	if c.allow.Allow, err = webhook.ParseAllow(o.webhookAll.value); err != nil {
+		return nil, usagef("%s: %v", o.webhookAll.name(), err)
+	}
+	if o.listen != nil {
+		if c.listen, err = o.listen.address(); err != nil {
+			return nil, err
+		}
+	}
+	if o.secretID == nil {
+		return c, nil
+	}
+	if o.metricsListen.set() {
+		if c.metricsListen, err = o.metricsListen.address(); err != nil {
+			return nil, err
+		}
+	}
+	if c.rate, err = o.rate.positiveFloat(); err != nil {
+		return nil, err
+	}
+	if c.concurrency, err = o.concurrency.positiveInt(); err != nil {
+		return nil, err
+	}
+	id, key := o.secretID.value, o.secretKey.value
+	switch {
+	case (id == "") != (key == ""):
+		return nil, usagef("TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (--secret-id, --secret-key) must be set together")
+	case id == "" && !o.endpoint.set():
+		if mode == "worker" {
+			return nil, usagef("TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY are required (or FACEIDQ_ENDPOINT pointing at `faceidq simulate`, whose development credentials are then used)")
+		}
+		return c, nil // serve: embedded simulator
+	case id == "":
+		id, key, c.devCreds = simulator.DevSecretID, simulator.DevSecretKey, true
+	}
+	c.upstream = &faceid.Config{Endpoint: o.endpoint.value, SecretID: id, SecretKey: key}
+	if _, err := faceid.New(*c.upstream); err != nil {
+		return nil, usagef("%s: %v", o.endpoint.name(), err)
+	}
+	return c, nil
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	return runNode(ctx, e, "serve", args)
+}
+func runAPI(ctx context.Context, e *env, args []string) error { return runNode(ctx, e, "api", args) }
+func runWorker(ctx context.Context, e *env, args []string) error {
+	return runNode(ctx, e, "worker", args)
+}
+
+// stack runs clean-up functions in reverse order.
+type stack []func()
+
+func (s *stack) push(f func()) { *s = append(*s, f) }
+func (s *stack) run() {
+	for i := len(*s) - 1; i >= 0; i-- {
+		(*s)[i]()
+	}
+}
+
+func runNode(ctx context.Context, e *env, mode string, args []string) error {
+	c, err := loadNodeConfig(mode, args, e.getenv, e)
+	if err != nil {
+		return err
+	}
+	log := c.log.With().Str("cmd", mode).Logger()
+	var cleanup stack
+	defer cleanup.run()
+	m := metrics.New()
+
+	// Redis.
+	var rdb redis.UniversalClient
+	if c.redis == nil {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start the embedded Redis: %w", err)
+		}
+		cleanup.push(mr.Close)
+		log.Warn().Str("redis_addr", mr.Addr()).Msg("REDIS_URL is unset: using an embedded in-process Redis on " + mr.Addr() +
+			"; nothing survives a restart and no other process can share it (set REDIS_URL for production)")
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	} else {
+		rdb = c.redis.NewClient()
+		log.Info().Str("redis", c.redisURL).Str("kind", string(c.redis.Kind)).Msg("connecting to Redis")
+	}
+	cleanup.push(func() { _ = rdb.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("Redis at %s does not answer: %w", c.redisURL, err)
+	}
+	if c.redis != nil {
+		checkEviction(ctx, log, rdb)
+	}
+
+	// Workers (and their upstream).
+	var w *worker.Worker
+	if c.runsWorker() {
+		up := c.upstream
+		if up == nil {
+			addr, stop, err := startEmbeddedSimulator(log)
+			if err != nil {
+				return err
+			}
+			cleanup.push(stop)
+			up = &faceid.Config{Endpoint: "http://" + addr, SecretID: simulator.DevSecretID, SecretKey: simulator.DevSecretKey}
+			log.Warn().Str("endpoint", up.Endpoint).Msg("TENCENTCLOUD_SECRET_ID is unset: calling the embedded upstream simulator at " + up.Endpoint +
+				" with its development credentials; tokens are not real (set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY for the real API)")
+		} else if c.devCreds {
+			log.Warn().Str("endpoint", up.Endpoint).Msg("TENCENTCLOUD_SECRET_ID is unset: signing with the simulator's development credentials for FACEIDQ_ENDPOINT")
+		}
+		if w, err = newWorker(c, log, rdb, m, *up); err != nil {
+			return err
+		}
+		if err := w.Start(); err != nil {
+			return err
+		}
+		cleanup.push(w.Shutdown)
+	}
+
+	// Servers.
+	errc := make(chan error, 2)
+	var servers sync.WaitGroup
+	serve := func(name, addr string, h http.Handler, msg string) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s for %s: %w", addr, name, err)
+		}
+		srv := httpapi.NewServer(h, httpapi.DefaultMaxWait, &log)
+		announce(ctx, log, name, ln.Addr().String(), msg)
+		servers.Add(1)
+		go func() {
+			defer servers.Done()
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", name, err)
+			}
+		}()
+		cleanup.push(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				_ = srv.Close()
+			}
+			servers.Wait()
+		})
+		return nil
+	}
+	if len(c.tokens) == 0 && (c.runsAPI() || c.metricsListen != "") {
+		log.Warn().Msg("FACEIDQ_API_TOKENS is unset: the HTTP API accepts requests without authentication")
+	}
+	if c.runsAPI() {
+		api, err := newAPI(c, log, rdb, m)
+		if err != nil {
+			return err
+		}
+		if err := serve("api", c.listen, api, "HTTP API listening"); err != nil {
+			_ = api.Close()
+			return err
+		}
+		// Registered after the server: runs before its shutdown, so that waiting
+		// requests answer at once.
+		cleanup.push(func() { _ = api.Close() })
+	}
+	if c.metricsListen != "" {
+		ops, err := httpapi.NewOps(httpapi.Config{Redis: rdb, Metrics: m, Tokens: c.tokens, Logger: &log})
+		if err != nil {
+			return err
+		}
+		if err := serve("metrics", c.metricsListen, ops, "health and metrics listening"); err != nil {
+			return err
+		}
+	}
+	log.Info().Msg("faceidq " + mode + " started")
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// checkEviction warns unless Redis keeps every key under memory pressure.
+func checkEviction(ctx context.Context, log zerolog.Logger, rdb redis.UniversalClient) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	policy, err := redisconn.MaxmemoryPolicy(cctx, rdb)
+	switch {
+	case err != nil:
+		log.Debug().Err(err).Msg("cannot read Redis's maxmemory-policy (CONFIG refused?); not checked")
+	case policy != redisconn.NoEviction:
+		log.Warn().Str("maxmemory_policy", policy).Msg("Redis's maxmemory-policy is " + policy +
+			": under memory pressure it may evict queued jobs and results; set maxmemory-policy noeviction")
+	}
+}
+
+// startEmbeddedSimulator serves an in-process simulator on a loopback port.
+func startEmbeddedSimulator(log zerolog.Logger) (addr string, stop func(), err error) {
+	sim, err := simulator.New(simulator.Config{})
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded simulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded simulator: listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := sim.Serve(ctx, ln); err != nil {
+			log.Error().Err(err).Msg("embedded simulator stopped")
+		}
+	}()
+	return ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+// webhookObserver feeds webhook outcomes to the metrics.
+type webhookObserver struct{ m *metrics.Metrics }
+
+func (o webhookObserver) Delivered(outcome string, d time.Duration) { o.m.ObserveWebhook(outcome, d) }
+
+func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, up faceid.Config) (*worker.Worker, error) {
+	client, err := faceid.New(up)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: keys.Limiter(client.Account(), faceid.Action, client.Endpoint()), Rate: c.rate})
+	if err != nil {
+		return nil, err
+	}
+	wlog := log.With().Str("component", "worker").Logger()
+	cfg := worker.Config{
+		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: c.concurrency, ResultTTL: c.resultTTL,
+		DefaultRegion: c.region, Logger: &wlog, Metrics: m,
+	}
+	if len(c.secrets) > 0 {
+		sender, err := webhook.New(webhook.Config{Secrets: c.secrets, Policy: c.allow, Redis: rdb,
+			Enqueuer: asynq.NewClientFromRedisClient(rdb),
+			ErrorHandler: func(jobID string, err error) {
+				wlog.Warn().Err(err).Str("job_id", jobID).Msg("webhook state not recorded")
+			}}, resultsStore(rdb, c), webhookObserver{m})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Webhooks = sender
+	}
+	return worker.New(cfg)
+}
+
+func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics) (*httpapi.API, error) {
+	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region}
+	if len(c.secrets) > 0 {
+		policy := c.allow
+		pcfg.CheckCallbackURL = func(ctx context.Context, url string) error { return webhook.ValidateURL(ctx, url, policy) }
+	}
+	p, err := producer.New(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	alog := log.With().Str("component", "api").Logger()
+	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog})
+}

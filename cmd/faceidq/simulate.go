@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/faceidq/faceidq/internal/simulator"
+)
+
+// simulateOpts are the options of `faceidq simulate`.
+type simulateOpts struct {
+	log                                  *logOpts
+	listen, secretID, secretKey          *option
+	rate, seed, errRate, latency, jitter *option
+	accountError                         *option
+}
+
+func simulateFlags() (*flags, *simulateOpts) {
+	f := newFlags("simulate")
+	o := &simulateOpts{log: addLog(f)}
+	o.listen = f.opt("listen", "", "127.0.0.1:9000", "listen address of the simulator")
+	o.secretID = f.secretOpt("secret-id", "TENCENTCLOUD_SECRET_ID", "the only SecretId accepted (default: the development credentials "+simulator.DevSecretID+")")
+	o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "its SecretKey")
+	o.rate = f.opt("rate", "", strconv.Itoa(simulator.DefaultRate), "requests admitted in any sliding second (negative: no limit)")
+	o.seed = f.opt("seed", "", strconv.Itoa(simulator.DefaultSeed), "seed of every random choice")
+	o.errRate = f.opt("internal-error-rate", "", "0", "probability of answering InternalError")
+	o.latency = f.opt("latency", "", "0s", "added latency of every answer")
+	o.jitter = f.opt("jitter", "", "0s", "half-width of a uniform random spread around --latency")
+	o.accountError = f.opt("account-error", "", "", "answer every signed request with this account-level code, e.g. UnauthorizedOperation.Arrears")
+	return f, o
+}
+
+func runSimulate(ctx context.Context, e *env, args []string) error {
+	f, o := simulateFlags()
+	pos, err := f.parse(args, e.getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	log, err := o.log.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	cfg := simulator.Config{SecretID: o.secretID.value, SecretKey: o.secretKey.value}
+	addr, err := o.listen.address()
+	if err != nil {
+		return err
+	}
+	if cfg.Rate, err = strconv.Atoi(o.rate.value); err != nil || cfg.Rate == 0 {
+		return o.rate.bad("not a whole number other than 0")
+	}
+	if cfg.Seed, err = strconv.ParseUint(o.seed.value, 10, 64); err != nil {
+		return o.seed.bad("not a non-negative whole number")
+	}
+	if cfg.Faults.InternalErrorRate, err = strconv.ParseFloat(o.errRate.value, 64); err != nil {
+		return o.errRate.bad("not a probability between 0 and 1")
+	}
+	if cfg.Faults.Latency, err = time.ParseDuration(o.latency.value); err != nil {
+		return o.latency.bad("not a duration")
+	}
+	if cfg.Faults.Jitter, err = time.ParseDuration(o.jitter.value); err != nil {
+		return o.jitter.bad("not a duration")
+	}
+	cfg.Faults.AccountError = o.accountError.value
+	sim, err := simulator.New(cfg)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	id, _ := sim.Credential()
+	announce(ctx, log.With().Str("cmd", "simulate").Logger(), "simulator", ln.Addr().String(),
+		fmt.Sprintf("upstream simulator listening: FACEIDQ_ENDPOINT=http://%s with SecretId %s; stats at /_sim/stats", ln.Addr(), id))
+	return sim.Serve(ctx, ln)
+}
