@@ -295,3 +295,16 @@ func TestFlagWinsOverEnv(t *testing.T) {
 		t.Fatalf("--log-level warn did not win over FACEIDQ_LOG_LEVEL:\n%s", p.stderr)
 	}
 }
+
+func TestSimulate(t *testing.T) {
+	p := start(t, map[string]string{"FACEIDQ_LISTEN": "127.0.0.1:0"}, "simulate", "--rate", "5")
+	c := &client{t: t, base: "http://" + p.addr("simulator")}
+	r := c.do("GET", "/_sim/stats", "")
+	if r.status != 200 || !strings.Contains(string(r.body), `"rate": 5`) {
+		t.Fatalf("GET /_sim/stats = %d %s", r.status, r.body)
+	}
+	// The simulator answers an unsigned call as the real gateway does.
+	if r := c.do("POST", "/", okBody); r.status != 200 || !strings.Contains(string(r.body), `"Error"`) {
+		t.Fatalf("unsigned call = %d %s", r.status, r.body)
+	}
+}

@@ -21,7 +21,7 @@ type simulateOpts struct {
 func simulateFlags() (*flags, *simulateOpts) {
 	f := newFlags("simulate")
 	o := &simulateOpts{log: addLog(f)}
-	o.listen = f.opt("listen", "", "127.0.0.1:9000", "listen address of the simulator")
+	o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:9000", "listen address of the simulator")
 	o.secretID = f.secretOpt("secret-id", "TENCENTCLOUD_SECRET_ID", "the only SecretId accepted (default: the development credentials "+simulator.DevSecretID+")")
 	o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "its SecretKey")
 	o.rate = f.opt("rate", "", strconv.Itoa(simulator.DefaultRate), "requests admitted in any sliding second (negative: no limit)")
