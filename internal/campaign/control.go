@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
-	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -115,42 +113,51 @@ func (m *Manager) Cancel(ctx context.Context, batchID string) (*CancelSummary, e
 	return sum, err
 }
 
+// cancelNotStarted makes a job canceled if it has not started (queued, or retrying
+// between attempts), exactly as results.Store.Finish makes a job final (same fields,
+// TTL and keys.Done message). KEYS[1] the record; ARGV[1] TTL ms, ARGV[2] JobId,
+// ARGV[3] the done channel, ARGV[4] now. Returns 1 when canceled, 2 when running, 0
+// when final, -1 when missing. A worker waiting for a rate slot with this job finds
+// it final when it marks it running, and drops it without calling the upstream.
+var cancelNotStarted = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'Status')
+if not st then return -1 end
+if st == 'running' then return 2 end
+if st ~= 'queued' and st ~= 'retrying' then return 0 end
+redis.call('HDEL', KEYS[1], 'BizToken', 'VerificationURL', 'ExpiresAt', 'ErrorCode', 'ErrorMessage', 'RequestId')
+redis.call('HSET', KEYS[1], 'Status', 'canceled', 'UpdatedAt', ARGV[4], 'FinishedAt', ARGV[4],
+  'ErrorCode', 'FailedOperation.Canceled', 'ErrorMessage', 'the campaign was canceled')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return 1
+`)
+
 // cancelJob cancels one job that is not final, unless it has started.
 func (m *Manager) cancelJob(ctx context.Context, jobID string) (canceled, running bool, err error) {
 	fedAs, err := m.rdb.HGet(ctx, keys.FeedInflight, jobID).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, false, fmt.Errorf("campaign: cancel %s: %w", jobID, err)
 	}
+	deleted := false
 	if fedAs != "" {
+		// An active task (a worker holds it) cannot be deleted: the record decides.
 		err := m.inspector.DeleteTask(tasks.QueueBatch, jobID)
-		switch {
-		case err == nil, errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		default:
-			return false, true, nil // active: it runs to the end
-		}
+		deleted = err == nil
 	}
-	st, err := m.results.Status(ctx, jobID)
+	n, err := cancelNotStarted.Run(ctx, m.rdb, []string{keys.Result(jobID)},
+		m.results.TTL().Milliseconds(), jobID, keys.Done, tasks.FormatTime(m.cfg.Now())).Int()
 	if err != nil {
-		if errors.Is(err, results.ErrNotFound) {
-			return false, false, nil
-		}
-		return false, false, err
-	}
-	if st == tasks.StatusRunning {
-		return false, true, nil
-	}
-	changed, err := m.results.Finish(ctx, jobID, results.Final{Status: tasks.StatusCanceled,
-		ErrorCode: "FailedOperation.Canceled", ErrorMessage: "the campaign was canceled"})
-	if err != nil && !errors.Is(err, results.ErrNotFound) {
 		return false, false, fmt.Errorf("campaign: cancel %s: %w", jobID, err)
 	}
-	if fedAs != "" {
-		if _, _, ref := parseInflight(fedAs); ref != "" && changed {
+	if n == 1 && fedAs != "" {
+		// The image of a deleted task is released here; that of a task a worker
+		// holds is left to its TTL (the worker may release it too).
+		if _, _, ref := parseInflight(fedAs); ref != "" && deleted {
 			_ = m.images.Release(ctx, ref)
 		}
 		_ = m.rdb.HDel(ctx, keys.FeedInflight, jobID).Err()
 	}
-	return changed, false, nil
+	return n == 1, n == 2, nil
 }
 
 // RerunOptions configure Rerun.

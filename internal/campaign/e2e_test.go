@@ -200,3 +200,57 @@ func usedMemory(t testing.TB, rdb *redis.Client, field string) int64 {
 }
 
 func mb(n int64) float64 { return float64(n) / 1e6 }
+
+// TestCancelAndRerunEndToEnd cancels a campaign while a real worker drains it (fed
+// by a worker-wide feeder): jobs not started are canceled, started ones finish, and
+// a re-run of the canceled jobs completes the campaign.
+func TestCancelAndRerunEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drains 150 jobs through a worker")
+	}
+	m, b := setup(t, campaign.Config{})
+	ctx := context.Background()
+	sum := mustImport(t, m, ndjsonRows(150), campaign.ImportOptions{Name: "e2e"})
+	startWorker(t, b.rdb, 50)
+	f := mustFeeder(t, campaign.FeederConfig{Redis: b.rdb, MaxPending: 20, Interval: 20 * time.Millisecond})
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.Run(fctx, func(err error) { t.Errorf("feeder: %v", err) }) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, err := m.Status(ctx, sum.BatchId)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Counts["succeeded"] >= 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress: %s", p.Line())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cs, err := m.Cancel(ctx, sum.BatchId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	var p *campaign.Progress
+	if err := m.Watch(wctx, sum.BatchId, 20*time.Millisecond, func(pr *campaign.Progress) { p = pr }); err != nil {
+		t.Fatalf("watch after cancel: %v", err)
+	}
+	if p.Remaining() != 0 || p.Counts["canceled"] != cs.Canceled || p.Counts["succeeded"]+p.Counts["canceled"] != 150 || cs.Canceled < 50 {
+		t.Fatalf("after cancel %+v: %s", cs, p.Line())
+	}
+	rs, err := m.Rerun(ctx, sum.BatchId, campaign.RerunOptions{IncludeCanceled: true})
+	if err != nil || rs.Reopened != cs.Canceled {
+		t.Fatalf("rerun = %+v, %v", rs, err)
+	}
+	p = waitDone(t, m, sum.BatchId, 30*time.Second)
+	if p.Counts["succeeded"] != 150 || p.State != campaign.StateActive {
+		t.Fatalf("after rerun: %s", p.Line())
+	}
+}

@@ -248,7 +248,7 @@ func formatETA(eta *float64) string {
 
 // Watch calls fn with campaign batchID's progress every interval (and once at once)
 // until the campaign is done (Progress.Done; fn has then seen the final progress),
-// it is canceled, or ctx ends. The CLI draws its progress bar with it.
+// it is canceled and its started jobs have finished, or ctx ends. The CLI draws its progress bar with it.
 func (m *Manager) Watch(ctx context.Context, batchID string, interval time.Duration, fn func(*Progress)) error {
 	if interval <= 0 {
 		interval = time.Second
@@ -261,8 +261,7 @@ func (m *Manager) Watch(ctx context.Context, batchID string, interval time.Durat
 			return err
 		}
 		fn(p)
-		started := p.Counts[string(tasks.StatusRunning)] + p.Counts[string(tasks.StatusRetrying)]
-		if p.Done || p.State == StateCanceled && started == 0 {
+		if p.Done || p.State == StateCanceled && p.Remaining() == 0 {
 			return nil
 		}
 		select {
