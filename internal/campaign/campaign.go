@@ -27,6 +27,9 @@ var (
 	// ErrModeMismatch is returned when rows are imported into an existing campaign of
 	// the other mode (tokens vs links).
 	ErrModeMismatch = errors.New("campaign: the campaign exists in the other mode")
+	// ErrImportRunning is returned when another import into the same campaign is
+	// running (or died less than 30 s ago).
+	ErrImportRunning = errors.New("campaign: another import into this campaign is running")
 	// ErrLinkNotFound is returned for a start link that does not exist.
 	ErrLinkNotFound = errors.New("campaign: link not found")
 	// ErrLinkExpired is returned for a start link past its own expiry.

@@ -33,7 +33,8 @@
 // JobId, so that an import killed between the two is completed, with the same
 // JobId, by the next run. Running the same import again (same campaign: same name,
 // or ImportFile's default name "<file name>@<digest of the file>") therefore creates
-// only what is missing. Two imports into one campaign must not run at the same time.
+// only what is missing. A lock (keys.BatchImportLock) keeps two imports of one
+// campaign from running at once: the second answers ErrImportRunning.
 //
 // # Feeding and backpressure
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 )
@@ -29,7 +30,8 @@ type HandlerConfig struct {
 //
 //	POST /v1/batches                     import an NDJSON body (text/csv: a CSV body); ?name= names
 //	                                     the campaign (an existing name imports into it, without
-//	                                     duplicates), ?mode=links makes start links; 202 with
+//	                                     duplicates), ?batch= imports into a BatchId, ?mode=links
+//	                                     makes start links valid for ?link_ttl= (e.g. 720h); 202 with
 //	                                     {"BatchId","Name","Mode","Accepted","Created","Existing",
 //	                                     "Rejected":[{"Line","Error":{"Code","Message"}}],"RejectedCount","Lines"}
 //	GET  /v1/batches                     every campaign (Info objects)
@@ -102,6 +104,9 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, code, msg = http.StatusGone, "FailedOperation.LinkRevoked", "this link was revoked"
 	case errors.Is(err, ErrCanceled):
 		status, code, msg = http.StatusConflict, "FailedOperation.BatchCanceled", err.Error()
+	case errors.Is(err, ErrImportRunning):
+		w.Header().Set("Retry-After", "30")
+		status, code, msg = http.StatusConflict, "FailedOperation.ImportRunning", err.Error()
 	case errors.Is(err, ErrModeMismatch):
 		status, code, msg = http.StatusConflict, "FailedOperation.BatchMode", err.Error()
 	case errors.Is(err, ErrMintTimeout):
@@ -124,6 +129,14 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.writeError(w, r, &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "mode", Reason: `must be "tokens" or "links"`})
 		return
+	}
+	if v := q.Get("link_ttl"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			h.writeError(w, r, &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "link_ttl", Reason: `must be a positive duration such as "720h"`})
+			return
+		}
+		opts.LinkTTL = d
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "text/csv" {
 		opts.Format = FormatCSV

@@ -190,11 +190,23 @@ func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	if err != nil {
 		return nil, err
 	}
+	token := tasks.NewJobID() // any unguessable value
+	if err := m.importLock(ctx, batchID, token); err != nil {
+		return nil, err
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = unlock.Run(uctx, m.rdb, []string{keys.BatchImportLock(batchID)}, token).Err()
+	}()
 	im := &importer{m: m, opts: opts, batchID: batchID, sum: &ImportSummary{BatchId: batchID, Name: info.Name, Mode: info.Mode, Rejected: []Rejection{}}}
 	chunk := make([]*row, 0, opts.ChunkSize)
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
+		}
+		if err := m.importLock(ctx, batchID, token); err != nil {
+			return err
 		}
 		err := im.write(ctx, chunk)
 		clear(chunk)
@@ -241,6 +253,21 @@ func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 		return im.sum, err
 	}
 	return im.sum, nil
+}
+
+// importLockTTL is how long the import lock of a campaign survives an import that died.
+const importLockTTL = 30 * time.Second
+
+// importLock takes, or renews, the import lock of a campaign.
+func (m *Manager) importLock(ctx context.Context, batchID, token string) error {
+	ok, err := lock.Run(ctx, m.rdb, []string{keys.BatchImportLock(batchID)}, token, importLockTTL.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("campaign: import into %s: lock: %w", batchID, err)
+	}
+	if ok != 1 {
+		return ErrImportRunning
+	}
+	return nil
 }
 
 type countingReader struct {

@@ -270,6 +270,21 @@ func TestImportErrors(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("one import at a time", func(t *testing.T) {
+		var inner error
+		_, err := m.Import(ctx, strings.NewReader(ndjsonRows(600)), campaign.ImportOptions{Name: "locked", OnProgress: func(campaign.ImportProgress) {
+			if inner == nil {
+				_, inner = m.Import(ctx, strings.NewReader(ndjsonRows(1)), campaign.ImportOptions{Name: "locked"})
+			}
+		}})
+		if err != nil || !errors.Is(inner, campaign.ErrImportRunning) {
+			t.Fatalf("outer %v, inner %v", err, inner)
+		}
+		// Released at the end: a new import runs.
+		if sum, err := m.Import(ctx, strings.NewReader(ndjsonRows(601)), campaign.ImportOptions{Name: "locked"}); err != nil || sum.Created != 1 {
+			t.Fatalf("after: %+v, %v", sum, err)
+		}
+	})
 	t.Run("long line rejected, rest imported", func(t *testing.T) {
 		body := `{"RedirectURL":"https://example.com/` + strings.Repeat("a", campaign.MaxLineBytes+10) + "\"}\n" +
 			`{"RedirectURL":"https://example.com/ok"}`

@@ -90,3 +90,7 @@ const FeedInflight = Prefix + "feed:inflight"
 
 // FeederLock is held by the one worker process whose campaign feeder is feeding.
 const FeederLock = Prefix + "feed:lock"
+
+// BatchImportLock is held by the import writing into campaign batchID, so that two
+// imports of one campaign do not run at once.
+func BatchImportLock(batchID string) string { return Prefix + "batch:" + batchID + ":importlock" }
