@@ -1,0 +1,482 @@
+// Command faceidq-load measures the HTTP API's intake: POST /v1/tokens against
+// `faceidq api` on a real redis-server, next to the floor, a bare net/http handler
+// that only calls asynq's Enqueue on the same Redis, in the same run.
+//
+//	go run ./cmd/faceidq-load                          # everything started here, 10 s per phase
+//	go run ./cmd/faceidq-load -rate 5000 -concurrency 64 -duration 20s
+//	go run ./cmd/faceidq-load -target http://10.0.0.5:8080 -token … -redis-url redis://10.0.0.6:6379/0
+//
+// By default it starts a redis-server on a free loopback port, builds ./cmd/faceidq
+// and runs `faceidq api` (with a bearer token, as in production) and the floor
+// (this binary, `faceidq-load floor`) as separate processes. No worker runs: the
+// measure is the intake. Each target gets two phases, one after the other, with
+// Redis flushed in between:
+//
+//   - saturation: -concurrency requests always in flight (closed loop): the most
+//     requests per second the target takes;
+//   - fixed rate: requests sent at -rate per second whatever the answers (open loop),
+//     at most -concurrency in flight; a request's latency runs from the moment it was
+//     due, so time spent waiting for a free slot counts (no coordinated omission).
+//
+// It prints req/s, p50 and p99 of each, and faceidq's ratio to the floor.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/redisproc"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		code = floor(ctx, os.Args[2:])
+	} else {
+		code = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
+	stop()
+	os.Exit(code)
+}
+
+const body = `{"RedirectURL":"https://example.com/signup/done","Extra":"load-test-user"}`
+
+type options struct {
+	redisURL, target, token, faceidq string
+	rate, concurrency                int
+	duration, warmup                 time.Duration
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("faceidq-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.redisURL, "redis-url", "", "Redis to use (default: start a redis-server here)")
+	fs.StringVar(&o.target, "target", "", "faceidq API base URL (default: start `faceidq api` here)")
+	fs.StringVar(&o.token, "token", "", "bearer token for -target")
+	fs.StringVar(&o.faceidq, "faceidq", "", "faceidq binary (default: go build ./cmd/faceidq)")
+	fs.IntVar(&o.rate, "rate", 5000, "offered rate of the fixed-rate phase, requests per second")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "most requests in flight")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each phase")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.rate <= 0 || o.concurrency <= 0 || o.duration <= 0 {
+		fmt.Fprintln(stderr, "faceidq-load: -rate, -concurrency and -duration must be positive")
+		return 2
+	}
+	if err := measure(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "faceidq-load:", err)
+		return 1
+	}
+	return 0
+}
+
+// target is one server under load.
+type target struct {
+	name, url, token string
+	pid              int // 0 when not started here
+}
+
+func measure(ctx context.Context, o options, stdout, log io.Writer) error {
+	dir, err := os.MkdirTemp("", "faceidq-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+			_ = p.Wait()
+		}
+	}()
+
+	redisPid := 0
+	if o.redisURL == "" {
+		red, err := redisproc.Start(redisproc.Options{Dir: dir})
+		if err != nil {
+			return err
+		}
+		defer red.Stop()
+		o.redisURL, redisPid = red.URL(), red.Pid()
+		fmt.Fprintf(log, "started redis-server on %s\n", red.Addr())
+	}
+	ropt, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return fmt.Errorf("-redis-url: %w", err)
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	floorAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	fl := exec.CommandContext(ctx, self, "floor", "-redis-url", o.redisURL, "-listen", floorAddr)
+	fl.Stdout, fl.Stderr = log, log
+	if err := fl.Start(); err != nil {
+		return fmt.Errorf("start the floor: %w", err)
+	}
+	procs = append(procs, fl)
+	targets := []target{{name: "floor", url: "http://" + floorAddr, pid: fl.Process.Pid}}
+
+	apiPid := 0
+	if o.target == "" {
+		if o.faceidq == "" {
+			o.faceidq = filepath.Join(dir, "faceidq")
+			fmt.Fprintf(log, "building %s\n", o.faceidq)
+			build := exec.CommandContext(ctx, "go", "build", "-o", o.faceidq, "./cmd/faceidq")
+			build.Stdout, build.Stderr = log, log
+			if err := build.Run(); err != nil {
+				return fmt.Errorf("build faceidq (run from the repository root, or pass -faceidq): %w", err)
+			}
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		o.token = randomToken()
+		api := exec.CommandContext(ctx, o.faceidq, "api", "--listen", addr, "--log-level", "warn")
+		api.Env = append(os.Environ(), "REDIS_URL="+o.redisURL, "FACEIDQ_API_TOKENS="+o.token)
+		logf, err := os.Create(filepath.Join(dir, "api.log"))
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		api.Stdout, api.Stderr = logf, logf
+		if err := api.Start(); err != nil {
+			return fmt.Errorf("start faceidq api: %w", err)
+		}
+		procs = append(procs, api)
+		o.target = "http://" + addr
+		apiPid = api.Process.Pid
+	}
+	targets = append(targets, target{name: "faceidq", url: o.target, token: o.token, pid: apiPid})
+	for _, t := range targets {
+		if err := waitHealthy(ctx, t.url); err != nil {
+			return fmt.Errorf("%s at %s: %w", t.name, t.url, err)
+		}
+	}
+
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+		DisableCompression: true, IdleConnTimeout: time.Minute,
+	}, Timeout: 30 * time.Second}
+
+	var results []result
+	for _, phase := range []string{"saturation", "fixed rate"} {
+		for _, t := range targets {
+			if err := rdb.FlushDB(ctx).Err(); err != nil {
+				return fmt.Errorf("flush Redis: %w", err)
+			}
+			fmt.Fprintf(log, "%s: %s for %s (after %s of warm-up)\n", t.name, phase, o.duration, o.warmup)
+			if o.warmup > 0 {
+				load(ctx, client, t, phase, o, o.warmup)
+			}
+			before := [3]time.Duration{cpuTime(redisPid), cpuTime(t.pid), cpuTime(os.Getpid())}
+			r := load(ctx, client, t, phase, o, o.duration)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			after := [3]time.Duration{cpuTime(redisPid), cpuTime(t.pid), cpuTime(os.Getpid())}
+			for i := range r.cpu {
+				if before[i] >= 0 && after[i] >= 0 && r.ok > 0 {
+					r.cpu[i] = (after[i] - before[i]) / time.Duration(r.ok)
+				}
+			}
+			results = append(results, r)
+		}
+	}
+	report(stdout, o, results)
+	return nil
+}
+
+func randomToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func freeAddr() (string, error) {
+	p, err := redisproc.FreePort()
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(p), nil
+}
+
+func waitHealthy(ctx context.Context, base string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not healthy after 60s: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// result is one measured phase.
+type result struct {
+	target, phase string
+	offered       int // requests per second, 0 for saturation
+	ok, failed    int
+	elapsed       time.Duration
+	p50, p99, max time.Duration
+	firstFailure  string
+	cpu           [3]time.Duration // CPU per successful request: redis-server, server, this generator
+}
+
+func (r result) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+// load runs one phase against t for d and measures it.
+func load(ctx context.Context, client *http.Client, t target, phase string, o options, d time.Duration) result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, int(d.Seconds()*float64(o.rate))+1024)
+		failed    atomic.Int64
+		firstFail atomic.Value
+	)
+	one := func(due time.Time) {
+		status, err := post(client, t)
+		lat := time.Since(due)
+		if err != nil || status < 200 || status > 299 {
+			failed.Add(1)
+			if err == nil {
+				err = fmt.Errorf("HTTP %d", status)
+			}
+			if ctx.Err() == nil {
+				firstFail.CompareAndSwap(nil, err.Error())
+			}
+			return
+		}
+		mu.Lock()
+		latencies = append(latencies, lat)
+		mu.Unlock()
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	if phase == "saturation" {
+		for range o.concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					one(time.Now())
+				}
+			}()
+		}
+	} else {
+		slots := make(chan struct{}, o.concurrency)
+		interval := time.Second / time.Duration(o.rate)
+	send:
+		for i := 0; ; i++ {
+			due := start.Add(time.Duration(i) * interval)
+			if wait := time.Until(due); wait > time.Millisecond {
+				select {
+				case <-ctx.Done():
+					break send
+				case <-time.After(wait):
+				}
+			}
+			select {
+			case <-ctx.Done():
+				break send
+			case slots <- struct{}{}:
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				one(due)
+				<-slots
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(latencies)
+	r := result{target: t.name, phase: phase, ok: len(latencies), failed: int(failed.Load()), elapsed: elapsed}
+	if phase != "saturation" {
+		r.offered = o.rate
+	}
+	if n := len(latencies); n > 0 {
+		r.p50, r.p99, r.max = latencies[n*50/100], latencies[min(n-1, n*99/100)], latencies[n-1]
+	}
+	if f, ok := firstFail.Load().(string); ok {
+		r.firstFailure = f
+	}
+	return r
+}
+
+func post(client *http.Client, t target) (int, error) {
+	req, err := http.NewRequest("POST", t.url+"/v1/tokens", bytes.NewReader([]byte(body)))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func report(w io.Writer, o options, rs []result) {
+	fmt.Fprintf(w, "\nPOST /v1/tokens, concurrency %d, %s per phase, GOMAXPROCS of this machine: %d CPUs\n\n", o.concurrency, o.duration, runtime.NumCPU())
+	fmt.Fprintf(w, "%-8s %-11s %8s %10s %9s %9s %9s %7s   %s\n", "target", "phase", "offered", "req/s", "p50", "p99", "max", "failed",
+		"CPU per request: redis / server / generator")
+	for _, r := range rs {
+		offered := "-"
+		if r.offered > 0 {
+			offered = strconv.Itoa(r.offered)
+		}
+		fmt.Fprintf(w, "%-8s %-11s %8s %10.0f %9s %9s %9s %7d   %s / %s / %s\n", r.target, r.phase, offered, r.rps(),
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.max.Round(100*time.Microsecond), r.failed,
+			us(r.cpu[0]), us(r.cpu[1]), us(r.cpu[2]))
+		if r.firstFailure != "" {
+			fmt.Fprintf(w, "         first failure: %s\n", r.firstFailure)
+		}
+	}
+	by := map[string]result{}
+	for _, r := range rs {
+		by[r.target+"/"+r.phase] = r
+	}
+	fmt.Fprintln(w)
+	for _, phase := range []string{"saturation", "fixed rate"} {
+		f, q := by["floor/"+phase], by["faceidq/"+phase]
+		if f.rps() > 0 {
+			fmt.Fprintf(w, "%-11s faceidq/floor req/s = %.2f   p99 faceidq %s vs floor %s\n", phase, q.rps()/f.rps(),
+				q.p99.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond))
+		}
+	}
+}
+
+// floor serves the baseline: read the body, asynq Enqueue it, answer 202.
+func floor(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("faceidq-load floor", flag.ContinueOnError)
+	redisURL := fs.String("redis-url", "", "Redis")
+	listen := fs.String("listen", "127.0.0.1:0", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ropt, err := redis.ParseURL(*redisURL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		return 2
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+	client := asynq.NewClientFromRedisClient(rdb)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 9<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		info, err := client.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeApplyToken, b), asynq.Queue(tasks.QueueInteractive))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, "{\"JobId\":%q}\n", info.ID)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/tokens", h)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		return 1
+	}
+	return 0
+}
+
+func us(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(d)/float64(time.Microsecond), 'f', 0, 64) + "µs"
+}
+
+// cpuTime returns the user+system CPU time of process pid from /proc (Linux), or -1.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name (which may hold spaces) start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	const clockTick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * clockTick
+}
