@@ -33,7 +33,9 @@
 // JobId, so that an import killed between the two is completed, with the same
 // JobId, by the next run. Running the same import again (same campaign: same name,
 // or ImportFile's default name "<file name>@<digest of the file>") therefore creates
-// only what is missing. A lock (keys.BatchImportLock) keeps two imports of one
+// only what is missing; and importing a corrected file under the campaign's name
+// adds the corrected rows (a row without row_key is new when its line changed). A
+// row key repeated within the input counts as Existing. A lock (keys.BatchImportLock) keeps two imports of one
 // campaign from running at once: the second answers ErrImportRunning.
 //
 // # Feeding and backpressure

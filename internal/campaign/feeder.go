@@ -341,9 +341,11 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 	pipe := f.rdb.Pipeline()
 	recs := make([]*redis.SliceCmd, len(ids))
 	srcs := make([]*redis.StringCmd, len(ids))
+	fedAlready := make([]*redis.BoolCmd, len(ids))
 	for i, id := range ids {
 		recs[i] = pipe.HMGet(ctx, keys.Result(id), tasks.FieldStatus, tasks.FieldPayload)
 		srcs[i] = pipe.HGet(ctx, keys.BatchImages(batchID), id)
+		fedAlready[i] = pipe.HExists(ctx, keys.FeedInflight, id)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, false, fmt.Errorf("campaign: feeder: read jobs of %s: %w", batchID, err)
@@ -360,8 +362,8 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 		v := recs[i].Val()
 		st, _ := v[0].(string)
 		payload, _ := v[1].(string)
-		if tasks.Status(st) != tasks.StatusQueued || payload == "" {
-			advanced++ // final, running, or gone: nothing to feed
+		if tasks.Status(st) != tasks.StatusQueued || payload == "" || fedAlready[i].Val() {
+			advanced++ // final, running, gone, or fed from the other list: nothing to feed
 			continue
 		}
 		size, ref, err := f.feedOne(ctx, batchID, id, []byte(payload), srcs[i].Val(), in)

@@ -394,10 +394,19 @@ func (im *importer) write(ctx context.Context, rows []*row) error {
 		if err != nil {
 			return fmt.Errorf("campaign: import into %s: read rows: %w", im.batchID, err)
 		}
+		claimedHere := make(map[string]bool, len(rows))
+		for i := range rows {
+			if fresh[i] {
+				claimedHere[ids[i]] = true
+			}
+		}
 		for j, i := range lost {
 			s, _ := vals[j].(string)
-			if strings.HasPrefix(s, pendingClaim) {
-				ids[i], fresh[i] = s[len(pendingClaim):], true
+			// A pending claim of an import that died is completed with its id; one
+			// made by this very chunk is a row key repeated in the input.
+			if id, ok := strings.CutPrefix(s, pendingClaim); ok && !claimedHere[id] {
+				ids[i], fresh[i] = id, true
+				claimedHere[id] = true
 			}
 		}
 	}

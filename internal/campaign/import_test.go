@@ -212,6 +212,7 @@ func TestImportNDJSON(t *testing.T) {
 		`{"RedirectURL":"https://example.com/d","ImagePath":"x.jpg"}`,
 		`{"RedirectURL":"https://example.com/e","CallbackURL":"https://example.com/hook"}`,
 		`{"RedirectURL":"https://example.com/a","Extra":"a"}`,
+		`{"RedirectURL":"https://example.com/b2","RowKey":"b"}`,
 	}, "\n")
 	sum, err := m.Import(ctx, strings.NewReader(body), campaign.ImportOptions{Name: "nd"})
 	if err != nil {
@@ -222,7 +223,9 @@ func TestImportNDJSON(t *testing.T) {
 	for _, r := range sum.Rejected {
 		got = append(got, r.Line)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(wantLines) || sum.Accepted != 4 || sum.Created != 4 {
+	// Line 9 repeats line 1 (same line content, other line number: a new row);
+	// line 10 repeats row key b: Existing.
+	if fmt.Sprint(got) != fmt.Sprint(wantLines) || sum.Accepted != 5 || sum.Created != 4 || sum.Existing != 1 {
 		t.Fatalf("summary = %+v; rejected lines %v, want %v", sum, got, wantLines)
 	}
 	if !strings.Contains(sum.Rejected[2].Error.Message, "file imports only") || !strings.Contains(sum.Rejected[3].Error.Message, "webhooks are off") {
@@ -234,7 +237,10 @@ func TestImportNDJSON(t *testing.T) {
 		t.Fatal("row key b not recorded")
 	}
 	again, err := m.Import(ctx, strings.NewReader(body), campaign.ImportOptions{Name: "nd"})
-	if err != nil || again.Created != 0 || again.Existing != 4 {
+	if n := b.rdb.LLen(ctx, keys.BatchJobs(sum.BatchId)).Val(); n != 4 {
+		t.Fatalf("%d jobs in the campaign, want 4", n)
+	}
+	if err != nil || again.Created != 0 || again.Existing != 5 {
 		t.Fatalf("re-import = %+v, %v", again, err)
 	}
 }
