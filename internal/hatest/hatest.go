@@ -13,11 +13,13 @@ package hatest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +50,10 @@ type SentinelOptions struct {
 	// DataArgs are extra redis-server arguments for the master and the replicas, e.g.
 	// "--appendonly", "yes".
 	DataArgs []string
+	// Links makes every replica replicate through a Link (a TCP proxy) that the test
+	// can hold, to give the replica a lag that a kill of the master turns into lost
+	// writes, as on a slow network. Defaults to direct replication.
+	Links bool
 }
 
 func (o SentinelOptions) withDefaults() SentinelOptions {
@@ -80,6 +86,9 @@ type SentinelSet struct {
 	Data []*redistest.Server
 	// Sentinels are the sentinel processes.
 	Sentinels []*Sentinel
+	// Links are the replicas' replication links (with SentinelOptions.Links), in the
+	// order of Data[1:].
+	Links []*Link
 
 	tb testing.TB
 }
@@ -117,7 +126,13 @@ func StartSentinel(tb testing.TB, opts SentinelOptions) *SentinelSet {
 	master := redistest.Start(tb, redistest.Options{Args: opts.DataArgs})
 	set.Data = append(set.Data, master)
 	for i := 0; i < opts.Replicas; i++ {
-		args := append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}, opts.DataArgs...)
+		upstream := master.Port
+		if opts.Links {
+			l := startLink(tb, master.Addr())
+			set.Links = append(set.Links, l)
+			upstream = l.Port()
+		}
+		args := append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(upstream)}, opts.DataArgs...)
 		set.Data = append(set.Data, redistest.Start(tb, redistest.Options{Args: args}))
 	}
 	ctx := context.Background()
@@ -175,6 +190,114 @@ sentinel parallel-syncs %s 1
 		tb.Fatalf("hatest: sentinel on %s: %v\n%s", s.Addr(), err, log)
 	}
 	return s
+}
+
+// Link is a TCP proxy between a replica and its master. Hold stops the master's
+// stream to the replica (the replica still acknowledges what it has); Cut closes every
+// connection, dropping what was held.
+type Link struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	held  bool
+	cut   bool
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func startLink(tb testing.TB, target string) *Link {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("hatest: link: %v", err)
+	}
+	l := &Link{ln: ln, target: target}
+	l.cond = sync.NewCond(&l.mu)
+	l.wg.Add(1)
+	go l.accept()
+	tb.Cleanup(func() { l.Cut(); _ = ln.Close(); l.wg.Wait() })
+	return l
+}
+
+// Port is the port the replica connects to.
+func (l *Link) Port() int { return l.ln.Addr().(*net.TCPAddr).Port }
+
+func (l *Link) accept() {
+	defer l.wg.Done()
+	for {
+		down, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", l.target)
+		if err != nil {
+			_ = down.Close()
+			continue
+		}
+		l.mu.Lock()
+		if l.cut {
+			l.mu.Unlock()
+			_ = down.Close()
+			_ = up.Close()
+			continue
+		}
+		l.conns = append(l.conns, down, up)
+		l.mu.Unlock()
+		l.wg.Add(2)
+		go l.pipe(down, up, false) // replica → master: REPLCONF ACK, never held
+		go l.pipe(up, down, true)  // master → replica: the replication stream
+	}
+}
+
+func (l *Link) pipe(src, dst net.Conn, gated bool) {
+	defer l.wg.Done()
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if gated {
+				l.mu.Lock()
+				for l.held && !l.cut {
+					l.cond.Wait()
+				}
+				cut := l.cut
+				l.mu.Unlock()
+				if cut {
+					return
+				}
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Hold stops passing the master's stream to the replica.
+func (l *Link) Hold() {
+	l.mu.Lock()
+	l.held = true
+	l.mu.Unlock()
+}
+
+// Cut closes every connection of the link and refuses new ones: what Hold kept back
+// never reaches the replica.
+func (l *Link) Cut() {
+	l.mu.Lock()
+	l.cut = true
+	conns := l.conns
+	l.conns = nil
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
 
 // SentinelAddrs returns the sentinels' addresses.
