@@ -198,6 +198,8 @@ func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) 
 			vals[i] = id
 		}
 		pipe := m.rdb.TxPipeline()
+		// Their feeding entries (if the feeder has not pruned them yet) are stale.
+		pipe.HDel(ctx, keys.FeedInflight, ids...)
 		pipe.RPush(ctx, keys.BatchRerun(batchID), vals...)
 		pipe.SAdd(ctx, keys.BatchesActive, batchID)
 		if _, err := pipe.Exec(ctx); err != nil {
