@@ -183,8 +183,9 @@ func (a *API) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// Close stops the keys.Done subscription. Requests still waiting get the job as it
-// stands when their wait ends.
+// Close stops the keys.Done subscription; requests still waiting (Prefer: wait) are
+// answered at once with the job as it stands, and later ones do not wait. Call it
+// before http.Server.Shutdown so that shutdown does not wait for them.
 func (a *API) Close() error {
 	if a.hub != nil {
 		a.hub.stop()
@@ -383,6 +384,7 @@ func (a *API) waitFinal(ctx context.Context, job *tasks.Job, wait time.Duration)
 			case <-woken:
 				continue
 			case <-wctx.Done():
+			case <-a.hub.closing: // shutting down: answer now
 			}
 			break
 		}

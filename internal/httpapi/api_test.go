@@ -525,3 +525,25 @@ func TestWaitSurvivesLostSubscription(t *testing.T) {
 		t.Fatalf("long poll across a lost subscription = %d %s", got.status, got.body)
 	}
 }
+
+func TestCloseAnswersWaiters(t *testing.T) {
+	a, b := setup(t, func(c *Config) { c.MaxWait = time.Hour })
+	j := b.do(t, "POST", "/v1/tokens", okBody).job(t)
+	done := make(chan answer, 1)
+	go func() { done <- b.do(t, "GET", "/v1/tokens/"+j.JobId, "", "Prefer", "wait=3600") }()
+	waitFor(t, "the GET to wait", func() bool { n, _ := a.hub.stats(); return n == 1 })
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-done:
+		if got.status != 200 || got.job(t).Status != tasks.StatusQueued {
+			t.Fatalf("answer after Close = %d %s", got.status, got.body)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("a waiting request was not answered after Close")
+	}
+	if err := a.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+}

@@ -29,10 +29,13 @@ type doneHub struct {
 	done   chan struct{}
 	ps     *redis.PubSub // guarded by mu; closed by stop to end a blocked receive
 	closed bool          // guarded by mu
+
+	closing chan struct{} // closed by stop: waiters answer at once
 }
 
 func newDoneHub(rdb redis.UniversalClient) *doneHub {
-	return &doneHub{rdb: rdb, waiters: map[string]map[chan struct{}]struct{}{}, ready: make(chan struct{})}
+	return &doneHub{rdb: rdb, waiters: map[string]map[chan struct{}]struct{}{}, ready: make(chan struct{}),
+		closing: make(chan struct{})}
 }
 
 // start runs the subscription until stop.
@@ -52,6 +55,9 @@ func (h *doneHub) stop() {
 	}
 	h.cancel()
 	h.mu.Lock()
+	if !h.closed {
+		close(h.closing)
+	}
 	h.closed = true
 	if h.ps != nil {
 		_ = h.ps.Close() // unblocks a receive waiting on the network
@@ -179,7 +185,8 @@ func (h *doneHub) register(jobID string) (<-chan struct{}, func()) {
 	}
 }
 
-// waitUp waits until the subscription is confirmed; false when ctx ended first.
+// waitUp waits until the subscription is confirmed; false when ctx ended or the
+// hub stopped first.
 func (h *doneHub) waitUp(ctx context.Context) bool {
 	h.mu.Lock()
 	ready := h.ready
@@ -188,8 +195,9 @@ func (h *doneHub) waitUp(ctx context.Context) bool {
 	case <-ready:
 		return true
 	case <-ctx.Done():
-		return false
+	case <-h.closing:
 	}
+	return false
 }
 
 // stats returns the number of jobs waited on and of confirmed subscriptions.
