@@ -366,7 +366,7 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 			advanced++ // final, running, gone, or fed from the other list: nothing to feed
 			continue
 		}
-		size, ref, err := f.feedOne(ctx, batchID, id, []byte(payload), srcs[i].Val(), in)
+		size, err := f.feedOne(ctx, batchID, id, []byte(payload), srcs[i].Val(), in)
 		if errors.Is(err, errBudget) {
 			return fed, false, nil
 		}
@@ -378,7 +378,6 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 			fed++
 			in.count++
 			in.bytes += size
-			_ = ref
 		}
 	}
 	return fed, false, nil
@@ -388,32 +387,33 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 var errBudget = errors.New("campaign: image budget spent")
 
 // feedOne loads a job's image if it is still in a file, and enqueues the job. It
-// returns size -1 when the job could not be fed and was failed instead.
-func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []byte, src string, in *inflight) (size int64, ref string, err error) {
+// returns the image size, or -1 when the job could not be fed and was failed instead.
+func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []byte, src string, in *inflight) (size int64, err error) {
+	var ref string
 	if src != "" {
 		img, lerr := loadImage(src)
 		if lerr != nil {
 			_, err := f.results.Finish(ctx, jobID, results.Final{Status: tasks.StatusFailed,
 				ErrorCode: "FailedOperation.ImageUnreadable", ErrorMessage: lerr.Error()})
 			if err != nil {
-				return 0, "", fmt.Errorf("campaign: feeder: fail %s: %w", jobID, err)
+				return 0, fmt.Errorf("campaign: feeder: fail %s: %w", jobID, err)
 			}
-			return -1, "", nil
+			return -1, nil
 		}
 		size = int64(len(img))
 		if in.bytes+size > f.cfg.MaxPendingBytes && in.count > 0 {
-			return 0, "", errBudget
+			return 0, errBudget
 		}
 		p, err := tasks.DecodeApplyPayload(payload)
 		if err != nil {
-			return 0, "", fmt.Errorf("campaign: feeder: %w", err)
+			return 0, fmt.Errorf("campaign: feeder: %w", err)
 		}
 		if ref, err = f.images.Put(ctx, img); err != nil {
-			return 0, "", fmt.Errorf("campaign: feeder: %w", err)
+			return 0, fmt.Errorf("campaign: feeder: %w", err)
 		}
 		p.ImageRef = ref
 		if payload, err = p.Encode(); err != nil {
-			return 0, "", err
+			return 0, err
 		}
 	}
 	refField := ref
@@ -422,12 +422,12 @@ func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []b
 	}
 	// Counted before it is enqueued, so that a cancel finds every fed job.
 	if err := f.rdb.HSet(ctx, keys.FeedInflight, jobID, fmt.Sprintf("%d %s %s", size, batchID, refField)).Err(); err != nil {
-		return 0, "", fmt.Errorf("campaign: feeder: %w", err)
+		return 0, fmt.Errorf("campaign: feeder: %w", err)
 	}
 	if err := enqueue(ctx, f.client, f.inspector, jobID, payload, f.cfg.TaskTimeout); err != nil {
-		return 0, "", err
+		return 0, err
 	}
-	return size, ref, nil
+	return size, nil
 }
 
 // enqueue puts a campaign job's task on the batch queue. The task id is the JobId:
