@@ -24,7 +24,7 @@ import (
 )
 
 // connect opens the Redis of a one-shot command (REDIS_URL required) and pings it.
-func connect(ctx context.Context, url *option, cmd string) (redis.UniversalClient, error) {
+func connect(ctx context.Context, url *option) (redis.UniversalClient, error) {
 	if !url.set() {
 		return nil, usagef("REDIS_URL (--redis-url) is required: the Redis your `faceidq api` and workers use")
 	}
@@ -135,7 +135,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%s: %v", o.allow.name(), err)
 	}
-	rdb, err := connect(ctx, o.redisURL, "enqueue")
+	rdb, err := connect(ctx, o.redisURL)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	rdb, err := connect(ctx, o.redisURL, "status")
+	rdb, err := connect(ctx, o.redisURL)
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,7 @@ func runSwitch(ctx context.Context, e *env, args []string, act func(context.Cont
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	rdb, err := connect(ctx, url, e.name)
+	rdb, err := connect(ctx, url)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "-help", "--help":
-		return help(rest, getenv, stdout, stderr)
+		return help(rest, stdout, stderr)
 	case "-version", "--version":
 		name = "version"
 	}
@@ -100,7 +100,7 @@ func lookup(name string) *command {
 	return nil
 }
 
-func help(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func help(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		if cmd := lookup(args[0]); cmd != nil {
 			printCommandHelp(stdout, cmd)
@@ -143,7 +143,6 @@ Configuration (every variable is also a flag; a flag wins over the environment):
 
 Exit codes: 0 success, 1 failure, 2 bad flags, arguments or configuration.
 `)
-	_ = getenv
 	return exitOK
 }
 
