@@ -155,6 +155,9 @@ func TestCompose(t *testing.T) {
 		if !slices.ContainsFunc(api.Ports, func(p string) bool { return containerPort(p) == apiPort }) {
 			t.Errorf("api listens on %s but publishes %v", apiPort, api.Ports)
 		}
+		if _, ok := wrk.Environment["FACEIDQ_API_TOKENS"]; ok {
+			t.Error("worker: FACEIDQ_API_TOKENS would put /metrics behind a token Prometheus does not send")
+		}
 		if wrk.Environment["FACEIDQ_METRICS_LISTEN"] == "" {
 			t.Error("worker: FACEIDQ_METRICS_LISTEN unset: no /healthz, /readyz or /metrics")
 		}

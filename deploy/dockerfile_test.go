@@ -207,35 +207,14 @@ func TestDockerfile(t *testing.T) {
 	})
 
 	t.Run("go build", func(t *testing.T) {
-		var m []string
-		for _, r := range df.all("RUN") {
-			if mm := goBuildRE.FindStringSubmatch(r.args); mm != nil {
-				m = mm
-			}
-		}
-		if m == nil {
-			t.Fatal("no `CGO_ENABLED=0 go build … -o … ./cmd/…` RUN line")
-		}
-		flags, pkg := splitArgs(m[1]), m[3]
+		flags, pkg := dockerBuildArgs(t)
 		if !slices.Contains(flags, "-trimpath") || !slices.Contains(flags, "-s -w") {
 			t.Errorf("go build flags %q, want -trimpath -ldflags \"-s -w\"", flags)
 		}
 		if pkg != "./cmd/faceidq" {
 			t.Errorf("builds %s, want ./cmd/faceidq", pkg)
 		}
-		if len(cmdSources(t)) == 0 {
-			t.Skip("cmd/faceidq has no source yet")
-		}
-		if testing.Short() {
-			t.Skip("builds the binary")
-		}
-		out := filepath.Join(t.TempDir(), "faceidq")
-		cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", out, pkg)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", cmd.Args, err, b)
-		}
+		out := binary(t) // the same command, run here
 		f, err := elf.Open(out)
 		if err != nil {
 			t.Fatal(err)
@@ -253,6 +232,21 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("faceidq help: %v\n%s", err, help)
 		}
 	})
+}
+
+// dockerBuildArgs returns the flags and package of the Dockerfile's go build command.
+func dockerBuildArgs(t *testing.T) (flags []string, pkg string) {
+	t.Helper()
+	var m []string
+	for _, r := range parseDockerfile(t).all("RUN") {
+		if mm := goBuildRE.FindStringSubmatch(r.args); mm != nil {
+			m = mm
+		}
+	}
+	if m == nil {
+		t.Fatal("no `CGO_ENABLED=0 go build … -o … ./cmd/…` RUN line in deploy/Dockerfile")
+	}
+	return splitArgs(m[1]), m[3]
 }
 
 func lastField(s string) string {

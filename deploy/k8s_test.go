@@ -51,7 +51,8 @@ type k8sObject struct {
 }
 
 type podSpec struct {
-	SecurityContext struct {
+	TerminationGracePeriodSeconds *int `yaml:"terminationGracePeriodSeconds"`
+	SecurityContext               struct {
 		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 		RunAsUser    *int  `yaml:"runAsUser"`
 	} `yaml:"securityContext"`
@@ -214,6 +215,10 @@ func TestKubernetes(t *testing.T) {
 	})
 
 	listen := map[string]string{"api": "FACEIDQ_LISTEN", "worker": "FACEIDQ_METRICS_LISTEN"}
+	// The API's /readyz requires the bearer token when tokens are set, which a kubelet
+	// cannot send: its readiness probe is /healthz (TestKubernetesProbesAgainstBinary
+	// fails once /readyz answers without credentials, to switch it back).
+	readinessPath := map[string]string{"api": "/healthz", "worker": "/readyz"}
 	for role, listenVar := range listen {
 		t.Run(role+" deployment", func(t *testing.T) {
 			d, ok := deployments[role]
@@ -291,7 +296,7 @@ func TestKubernetes(t *testing.T) {
 			for name, pr := range map[string]struct {
 				p    *probe
 				path string
-			}{"liveness": {c.LivenessProbe, "/healthz"}, "readiness": {c.ReadinessProbe, "/readyz"}, "startup": {c.StartupProbe, "/healthz"}} {
+			}{"liveness": {c.LivenessProbe, "/healthz"}, "readiness": {c.ReadinessProbe, readinessPath[role]}, "startup": {c.StartupProbe, "/healthz"}} {
 				if pr.p == nil || pr.p.HTTPGet == nil {
 					t.Errorf("%s probe missing", name)
 					continue

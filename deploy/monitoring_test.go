@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +84,27 @@ func TestGrafanaDashboard(t *testing.T) {
 		}
 	}
 	walk(dash.Panels)
+	t.Run("promtool", func(t *testing.T) {
+		// Every panel query, checked by Prometheus's own parser as recording rules.
+		var exprs []string
+		var collect func(ps []grafanaPanel)
+		collect = func(ps []grafanaPanel) {
+			for _, p := range ps {
+				for _, tg := range p.Targets {
+					exprs = append(exprs, tg.Expr)
+				}
+				collect(p.Panels)
+			}
+		}
+		collect(dash.Panels)
+		var rules strings.Builder
+		rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+		for i, e := range exprs {
+			q, _ := json.Marshal(e) // a JSON string is a YAML double-quoted string
+			fmt.Fprintf(&rules, "      - record: dashboard_query_%d\n        expr: %s\n", i, q)
+		}
+		promtoolCheck(t, "rules", "dashboard-rules.yml", rules.String())
+	})
 	// Every metric faceidq defines is on the dashboard, except the process and Go ones.
 	for _, m := range sortedKeys(defined) {
 		if !used[m] {
@@ -152,12 +174,57 @@ func TestAlertRules(t *testing.T) {
 		})
 	}
 	t.Run("promtool", func(t *testing.T) {
-		promtool, err := exec.LookPath("promtool")
+		b, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "alerts.yml"))
 		if err != nil {
-			t.Skip("promtool not installed")
+			t.Fatal(err)
 		}
-		if out, err := exec.Command(promtool, "check", "rules", filepath.Join(root, "deploy", "prometheus", "alerts.yml")).CombinedOutput(); err != nil {
-			t.Errorf("promtool check rules: %v\n%s", err, out)
-		}
+		promtoolCheck(t, "rules", "alerts.yml", string(b))
 	})
+}
+
+// TestPrometheusConfig checks the scrape configurations with promtool when it is
+// installed, with the in-container paths of rule and credential files moved to a
+// temporary directory.
+func TestPrometheusConfig(t *testing.T) {
+	for _, f := range []string{"prometheus.yml", "kubernetes.yml"} {
+		t.Run(f, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			alerts, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "alerts.yml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			promtoolCheck(t, "config", f, string(b), "alerts.yml", string(alerts), "api-token", "token\n")
+		})
+	}
+}
+
+// promtoolCheck writes content (and extra name, content pairs) to a temporary
+// directory, with /etc/prometheus/… paths pointing there, and runs
+// `promtool check <what>` on it. It skips when promtool is not installed.
+func promtoolCheck(t *testing.T, what, name, content string, extra ...string) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed")
+	}
+	dir := t.TempDir()
+	fix := func(s string) string {
+		s = strings.ReplaceAll(s, "/etc/prometheus/secrets/faceidq/", dir+"/")
+		return strings.ReplaceAll(s, "/etc/prometheus/", dir+"/")
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if err := os.WriteFile(filepath.Join(dir, extra[i]), []byte(fix(extra[i+1])), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(fix(content)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", what, path).CombinedOutput(); err != nil {
+		t.Errorf("promtool check %s %s: %v\n%s", what, name, err, out)
+	}
 }
