@@ -206,6 +206,52 @@ func TestDockerfile(t *testing.T) {
 		}
 	})
 
+	t.Run("build context", func(t *testing.T) {
+		// Every package and embedded file the binary needs passes
+		// deploy/Dockerfile.dockerignore.
+		ignore := dockerignore(t)
+		if len(cmdSources(t)) == 0 {
+			t.Skip("cmd/faceidq has no source yet")
+		}
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("go", "list", "-C", root, "-deps",
+			"-f", `{{if .Module}}{{if .Module.Main}}{{.Dir}}|{{join .GoFiles ","}}|{{join .EmbedFiles ","}}{{end}}{{end}}`, "./cmd/faceidq").Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		n := 0
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			parts := strings.Split(line, "|")
+			rel, err := filepath.Rel(abs, parts[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, list := range parts[1:] {
+				for _, f := range strings.Split(list, ",") {
+					if f == "" {
+						continue
+					}
+					n++
+					path := filepath.ToSlash(filepath.Join(rel, f))
+					if pat := ignored(ignore, path); pat != "" {
+						t.Errorf("%s is needed by the build but excluded by %q in Dockerfile.dockerignore", path, pat)
+					}
+				}
+			}
+		}
+		if n < 10 {
+			t.Fatalf("go list found only %d files", n)
+		}
+		for _, f := range []string{"go.mod", "go.sum"} {
+			if pat := ignored(ignore, f); pat != "" {
+				t.Errorf("%s excluded by %q", f, pat)
+			}
+		}
+	})
+
 	t.Run("go build", func(t *testing.T) {
 		flags, pkg := dockerBuildArgs(t)
 		if !slices.Contains(flags, "-trimpath") || !slices.Contains(flags, "-s -w") {
@@ -247,6 +293,46 @@ func dockerBuildArgs(t *testing.T) (flags []string, pkg string) {
 		t.Fatal("no `CGO_ENABLED=0 go build … -o … ./cmd/…` RUN line in deploy/Dockerfile")
 	}
 	return splitArgs(m[1]), m[3]
+}
+
+// dockerignore returns the patterns of deploy/Dockerfile.dockerignore.
+func dockerignore(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "deploy", "Dockerfile.dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pats []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			if strings.HasPrefix(l, "!") {
+				t.Fatalf("exception patterns (%s) are not handled by this test", l)
+			}
+			pats = append(pats, strings.TrimPrefix(l, "/"))
+		}
+	}
+	return pats
+}
+
+// ignored returns the pattern that excludes path (slash-separated, relative to the
+// context root), or "". A pattern excludes a path it matches or a directory of it;
+// "**/" matches any number of directories, as in .dockerignore.
+func ignored(pats []string, path string) string {
+	parts := strings.Split(path, "/")
+	for _, p := range pats {
+		for i := 1; i <= len(parts); i++ {
+			prefix := strings.Join(parts[:i], "/")
+			if ok, _ := filepath.Match(p, prefix); ok {
+				return p
+			}
+			if rest, ok := strings.CutPrefix(p, "**/"); ok {
+				if m, _ := filepath.Match(rest, parts[i-1]); m {
+					return p
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func lastField(s string) string {
