@@ -140,36 +140,30 @@ func (w *Worker) handleApply(ctx context.Context, t *asynq.Task) error {
 	return fmt.Errorf("upstream %s: %s", code, message)
 }
 
-// waitSlot waits for a global rate-limit slot. A batch job gives its worker back
-// after Config.MaxSlotWait, and every wait ends when shutdown begins: the job goes
-// back to its queue without spending an attempt.
+// waitSlot waits for a global rate-limit slot. A batch job that cannot reserve one
+// within Config.MaxSlotWait gives its worker back (a reserved slot is always used),
+// and every wait ends when shutdown begins: the job goes back to its queue without
+// spending an attempt.
 func (w *Worker) waitSlot(ctx context.Context, prio tasks.Priority) (ratelimit.Reservation, error) {
-	lane := ratelimit.Interactive
+	lane, deadline := ratelimit.Interactive, time.Time{}
 	if prio == tasks.PriorityBatch {
-		lane = ratelimit.Batch
+		lane, deadline = ratelimit.Batch, time.Now().Add(w.cfg.MaxSlotWait)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if lane == ratelimit.Batch {
-		var c2 context.CancelFunc
-		wctx, c2 = context.WithTimeout(wctx, w.cfg.MaxSlotWait)
-		defer c2()
-	}
 	defer context.AfterFunc(w.stopCtx, cancel)()
 	start := time.Now()
-	res, err := w.cfg.Limiter.Wait(wctx, lane)
+	res, err := w.cfg.Limiter.WaitBefore(wctx, lane, deadline)
 	w.cfg.Metrics.ObserveLimiterWait(lane.String(), time.Since(start))
 	w.cfg.Metrics.SetLimiterInterval(w.cfg.Limiter.Interval())
-	if err == nil {
+	switch {
+	case err == nil:
 		return res, nil
-	}
-	if w.stopCtx.Err() != nil {
+	case w.stopCtx.Err() != nil:
 		return res, deferFor(0, "shutting down")
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return res, deferFor(0, "task context ended while waiting for a slot: %v", ctx.Err())
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	case errors.Is(err, ratelimit.ErrNoSlot):
 		return res, deferFor(0, "no rate slot within %v", w.cfg.MaxSlotWait)
 	}
 	return res, deferFor(w.cfg.PausedDelay, "rate limiter: %v", err)

@@ -36,7 +36,7 @@ func (w *Worker) probe(ctx context.Context, reason string) {
 	if err != nil || !ok {
 		return
 	}
-	res, err := w.cfg.Limiter.Wait(ctx, ratelimit.Interactive)
+	res, err := w.cfg.Limiter.WaitBefore(ctx, ratelimit.Interactive, time.Time{})
 	if err != nil {
 		return
 	}

@@ -27,7 +27,7 @@ type Upstream interface {
 
 // Limiter is the global rate limiter as the worker uses it (ratelimit.Limiter).
 type Limiter interface {
-	Wait(ctx context.Context, lane ratelimit.Lane) (ratelimit.Reservation, error)
+	WaitBefore(ctx context.Context, lane ratelimit.Lane, deadline time.Time) (ratelimit.Reservation, error)
 	Observe(res ratelimit.Reservation, done time.Time)
 	Penalize(ctx context.Context, res ratelimit.Reservation) error
 	Interval() time.Duration

@@ -56,7 +56,7 @@ func (f *fakeUpstream) count(u string) int {
 // freeLimiter grants every slot at once and counts penalties.
 type freeLimiter struct{ penalties atomic.Int32 }
 
-func (l *freeLimiter) Wait(ctx context.Context, lane ratelimit.Lane) (ratelimit.Reservation, error) {
+func (l *freeLimiter) WaitBefore(ctx context.Context, lane ratelimit.Lane, _ time.Time) (ratelimit.Reservation, error) {
 	return ratelimit.Reservation{Lane: lane}, ctx.Err()
 }
 func (l *freeLimiter) Observe(ratelimit.Reservation, time.Time) {}

@@ -71,6 +71,7 @@ type Row struct {
 	RequestLimitExceeded int64
 	IWaitP50, IWaitP95   time.Duration
 	IJobs                int
+	Spread               time.Duration // the delay spread the faceidq limiter paced with at the end
 }
 
 // Run runs every scenario and the idle-pickup measurement, and writes the table to out.
@@ -273,6 +274,7 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 			}
 		}
 	}
+	row.Spread = e.limiterSpread(ctx)
 	stopWorkers(cmds)
 	cmds = nil
 	st := e.sim.Stats()
@@ -284,6 +286,34 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 	row.IJobs = len(w)
 	row.IWaitP50, row.IWaitP95 = quantile(w, 0.5), quantile(w, 0.95)
 	return row, nil
+}
+
+// limiterSpread reads the delay spread shared in the faceidq limiter's hash (0 for
+// the baseline, which has none).
+func (e *runEnv) limiterSpread(ctx context.Context) time.Duration {
+	ks, _ := e.rdb.Keys(ctx, "faceidq:{limiter:*").Result()
+	if len(ks) == 0 {
+		return 0
+	}
+	v, _ := e.rdb.HMGet(ctx, ks[0], "cmin", "cmax", "pmin", "pmax").Result()
+	lo, hi := int64(-1), int64(-1)
+	for i, x := range v {
+		s, _ := x.(string)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			continue
+		}
+		if i%2 == 0 && (lo < 0 || n < lo) {
+			lo = n
+		}
+		if i%2 == 1 && n > hi {
+			hi = n
+		}
+	}
+	if lo < 0 || hi < lo {
+		return 0
+	}
+	return time.Duration(hi-lo) * time.Microsecond
 }
 
 // idlePickup measures enqueue → upstream arrival of interactive jobs on an idle
@@ -317,8 +347,8 @@ func (e *runEnv) idlePickup(ctx context.Context) ([]time.Duration, error) {
 }
 
 func (r Row) line() string {
-	return fmt.Sprintf("util %.1f%%, max/s %d, RLE %d, interactive p50 %v p95 %v (%d jobs)",
-		100*r.Util, r.MaxInAnySecond, r.RequestLimitExceeded, r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), r.IJobs)
+	return fmt.Sprintf("util %.1f%%, max/s %d, RLE %d, interactive p50 %v p95 %v (%d jobs), limiter spread %v",
+		100*r.Util, r.MaxInAnySecond, r.RequestLimitExceeded, r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), r.IJobs, r.Spread)
 }
 
 func writeTable(out io.Writer, o Options, rows []Row, idle []time.Duration) {

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -185,6 +186,10 @@ func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
 	return r, nil
 }
 
+// ErrNoSlot is returned by WaitBefore when no slot could be reserved before its
+// deadline. Nothing was reserved.
+var ErrNoSlot = errors.New("ratelimit: no slot before the deadline")
+
 // Wait blocks until the caller may call the upstream in lane: it reserves a slot in
 // Redis and sleeps until it is due. A refused reservation (a batch slot not due yet, an
 // interactive slot beyond MaxAhead) is retried at the time Redis names, plus a small
@@ -196,6 +201,14 @@ func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
 // reserved is simply left unused (the rate can only be undershot, never exceeded).
 // Redis errors are returned wrapped.
 func (l *Limiter) Wait(ctx context.Context, lane Lane) (Reservation, error) {
+	return l.WaitBefore(ctx, lane, time.Time{})
+}
+
+// WaitBefore is Wait for a caller that gives up if it cannot reserve a slot before
+// deadline (the zero time: never): it then returns ErrNoSlot, having reserved nothing.
+// Once a slot is reserved, WaitBefore sleeps until it whatever the deadline, so that a
+// give-up never wastes a slot; only ctx ends that sleep.
+func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time) (Reservation, error) {
 	if lane != Interactive && lane != Batch {
 		return Reservation{}, fmt.Errorf("ratelimit: wait: unknown lane %d", int(lane))
 	}
@@ -205,12 +218,20 @@ func (l *Limiter) Wait(ctx context.Context, lane Lane) (Reservation, error) {
 		c.canceled.Add(1)
 		return Reservation{}, fmt.Errorf("ratelimit: wait for %s %s: %w", lane, what, ctx.Err())
 	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
 
 	turn := l.turns[lane]
 	select {
 	case turn <- struct{}{}:
 	case <-ctx.Done():
 		return canceled("turn")
+	case <-expired:
+		return Reservation{}, ErrNoSlot
 	}
 	held := true
 	release := func() {
@@ -230,7 +251,11 @@ func (l *Limiter) Wait(ctx context.Context, lane Lane) (Reservation, error) {
 			return Reservation{}, err
 		}
 		if !r.ok {
-			if !sleep(ctx, r.wait+spreadFor(r.interval, time.Since(began))) {
+			retry := r.wait + spreadFor(r.interval, time.Since(began))
+			if !deadline.IsZero() && time.Now().Add(retry).After(deadline) {
+				return Reservation{}, ErrNoSlot
+			}
+			if !sleep(ctx, retry) {
 				return canceled("slot")
 			}
 			continue

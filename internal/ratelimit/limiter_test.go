@@ -538,3 +538,22 @@ func TestObserve(t *testing.T) {
 		t.Errorf("bounds = %v, %v, %v", lo, hi, ok)
 	}
 }
+
+func TestWaitBefore(t *testing.T) {
+	b := setup(t)
+	l := mustNew(t, b.rdb, Config{})
+	ctx := context.Background()
+	if _, err := l.WaitBefore(ctx, Batch, time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("first batch wait: %v", err)
+	}
+	// Redis's clock is frozen: the next batch slot never falls due, so a caller with a
+	// deadline gives up with ErrNoSlot instead of waiting forever, reserving nothing.
+	before := b.rdb.HGet(ctx, testKey, "tat").Val()
+	_, err := l.WaitBefore(ctx, Batch, time.Now().Add(20*time.Millisecond))
+	if !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("WaitBefore past its deadline = %v, want ErrNoSlot", err)
+	}
+	if after := b.rdb.HGet(ctx, testKey, "tat").Val(); after != before {
+		t.Fatalf("a give-up reserved a slot: tat %s → %s", before, after)
+	}
+}
