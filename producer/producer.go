@@ -91,6 +91,7 @@ type Producer struct {
 	client  *asynq.Client
 	results *results.Store
 	images  *images.Store
+	commits *committer
 }
 
 // New returns a Producer.
@@ -105,6 +106,7 @@ func New(cfg Config) (*Producer, error) {
 		client:  asynq.NewClientFromRedisClient(cfg.Redis),
 		results: results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
 		images:  images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
+		commits: newCommitter(cfg.Redis),
 	}, nil
 }
 
@@ -254,15 +256,21 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt,
 	}
 	// The record is written before the key is claimed, so whoever finds the claim
-	// also finds the record.
-	pipe := p.rdb.Pipeline()
-	p.results.CreateCmd(ctx, pipe, rec)
+	// also finds the record. Both go out in one pipeline shared with concurrent Submits.
+	var write *redis.IntCmd
 	var claimed *redis.Cmd
-	if opts.IdempotencyKey != "" {
-		claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
-			pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
+	p.commits.do(func(pipe redis.Pipeliner) {
+		write = p.results.CreateCmd(ctx, pipe, rec)
+		if opts.IdempotencyKey != "" {
+			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
+				pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
+		}
+	})
+	err = write.Err()
+	if err == nil && claimed != nil && !errors.Is(claimed.Err(), redis.Nil) {
+		err = claimed.Err()
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		p.undo(pr, false)
 		return nil, false, fmt.Errorf("producer: write job %s: %w", pr.jobID, err)
 	}

@@ -71,9 +71,9 @@ type NewRecord struct {
 	CreatedAt time.Time
 }
 
-// CreateCmd queues the commands that create rec's record on pipe, so that producers
-// importing many jobs pay one round trip for all of them.
-func (s *Store) CreateCmd(ctx context.Context, pipe redis.Pipeliner, rec NewRecord) {
+// CreateCmd queues the command that creates rec's record on pipe, so that producers
+// writing many jobs pay one round trip for all of them, and returns it.
+func (s *Store) CreateCmd(ctx context.Context, pipe redis.Pipeliner, rec NewRecord) *redis.IntCmd {
 	if rec.Status == "" {
 		rec.Status = tasks.StatusQueued
 	}
@@ -101,7 +101,7 @@ func (s *Store) CreateCmd(ctx context.Context, pipe redis.Pipeliner, rec NewReco
 	if rec.CallbackURL != "" {
 		fields = append(fields, tasks.FieldCallbackURL, rec.CallbackURL, tasks.FieldWebhookStatus, "pending")
 	}
-	pipe.HSet(ctx, keys.Result(rec.JobID), fields...)
+	return pipe.HSet(ctx, keys.Result(rec.JobID), fields...)
 }
 
 // Create writes a new job record.
