@@ -33,6 +33,8 @@ const (
 	DefaultMaxBodyBytes = 9 << 20
 	// DefaultReadyTimeout bounds the Redis check of /readyz.
 	DefaultReadyTimeout = 2 * time.Second
+	// DefaultLongRequestTimeout bounds a campaign import or export.
+	DefaultLongRequestTimeout = time.Hour
 )
 
 // Config configures the API.
@@ -60,6 +62,16 @@ type Config struct {
 	MaxBodyBytes int64
 	// ReadyTimeout bounds the Redis check of /readyz. Defaults to DefaultReadyTimeout (2s).
 	ReadyTimeout time.Duration
+	// Campaigns serves the campaign routes (campaign.NewHandler). Nil: no campaign
+	// routes. New mounts /v1/batches… and /v1/links/… behind the authentication, and
+	// GET /v1/start/{LinkId} without it: end users open start links from an email,
+	// and the unguessable LinkId (128 random bits) is the capability.
+	Campaigns http.Handler
+	// LongRequestTimeout is the read and write deadline of the campaign routes that
+	// stream a whole campaign (POST /v1/batches, GET /v1/batches/{BatchId}/results),
+	// which NewServer's timeouts would cut. It is set once the caller is
+	// authenticated. Defaults to DefaultLongRequestTimeout (1h).
+	LongRequestTimeout time.Duration
 }
 
 func (c Config) withDefaults(full bool) (Config, error) {
@@ -93,6 +105,9 @@ func (c Config) withDefaults(full bool) (Config, error) {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = DefaultReadyTimeout
 	}
+	if c.LongRequestTimeout <= 0 {
+		c.LongRequestTimeout = DefaultLongRequestTimeout
+	}
 	return c, nil
 }
 
@@ -121,6 +136,9 @@ func New(cfg Config) (*API, error) {
 	a.handle("GET /v1/pipeline", a.getPipeline)
 	a.handle("POST /v1/pipeline/pause", a.pausePipeline)
 	a.handle("POST /v1/pipeline/resume", a.resumePipeline)
+	if cfg.Campaigns != nil {
+		a.mountCampaigns(cfg.Campaigns)
+	}
 	return a, nil
 }
 

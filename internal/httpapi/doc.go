@@ -10,6 +10,11 @@
 //	GET  /readyz                 Redis answers (a paused pipeline is shown, not unready)
 //	GET  /metrics                Prometheus metrics
 //
+// With Config.Campaigns (campaign.NewHandler) it also serves the campaign routes:
+// /v1/batches, /v1/batches/{BatchId}[/results|/pause|/resume|/cancel|/rerun],
+// /v1/links/{LinkId}[/revoke] and GET /v1/start/{LinkId}. The imports and exports of
+// whole campaigns get read and write deadlines of Config.LongRequestTimeout (1h).
+//
 // NewOps serves the last three alone, for workers (FACEIDQ_METRICS_LISTEN).
 //
 // # Submitting
@@ -30,8 +35,10 @@
 //
 // # Authentication
 //
-// With Config.Tokens set (FACEIDQ_API_TOKENS), every route but /healthz, /readyz and
-// /metrics included, requires Authorization: Bearer <token>; tokens are compared in
+// With Config.Tokens set (FACEIDQ_API_TOKENS), every route but /healthz and
+// GET /v1/start/{LinkId}, /readyz and /metrics included, requires Authorization:
+// Bearer <token>. Start links are opened by end users from an email: their
+// unguessable LinkId (128 random bits) is the capability. Tokens are compared in
 // constant time (SHA-256 of both sides, every token compared). A missing or wrong
 // token is answered 401 with WWW-Authenticate: Bearer.
 //
