@@ -207,6 +207,10 @@ type Info struct {
 	State     State     `json:"State"`
 	Total     int       `json:"Total"`
 	CreatedAt time.Time `json:"CreatedAt"`
+	// LocalImages reports that images of the campaign are in its importing process's
+	// files: only a Feeder with FeederConfig.Batch (the importing CLI) or LoadFiles
+	// feeds it.
+	LocalImages bool `json:"LocalImages,omitempty"`
 }
 
 // Lookup returns the BatchId of a campaign given its BatchId or its name.
@@ -246,7 +250,8 @@ func (m *Manager) Info(ctx context.Context, batchID string) (*Info, error) {
 }
 
 func infoFrom(batchID string, h map[string]string) *Info {
-	in := &Info{BatchId: batchID, Name: h[fName], Mode: Mode(h[fMode]), State: State(h[fState]), Total: atoi(h[fTotal])}
+	in := &Info{BatchId: batchID, Name: h[fName], Mode: Mode(h[fMode]), State: State(h[fState]), Total: atoi(h[fTotal]),
+		LocalImages: h[fFeeder] == "local"}
 	in.CreatedAt, _ = time.Parse(time.RFC3339Nano, h[fCreatedAt])
 	return in
 }
