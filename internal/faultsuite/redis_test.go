@@ -126,7 +126,9 @@ func TestRedisRestart(t *testing.T) {
 				t.Errorf("POST during the outage: HTTP %d (Retry-After %q) %s, want 503 with Retry-After",
 					p.a.status, p.a.header.Get("Retry-After"), p.a.body)
 			}
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal([]byte(p.a.body), &e); err != nil || e.Error.Code == "" {
 				t.Errorf("503 body is not a JSON error: %q", p.a.body)
 			}
