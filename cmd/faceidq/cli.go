@@ -75,6 +75,8 @@ type enqueueOpts struct {
 	redisURL, region, resultTTL, webhookSecret, allow    *option
 	redirectURL, extra, ruleID, priority, callback, conf *option
 	image, idemKey, wait, file                           *option
+	batch, linkTTL                                       *option // with --file
+	links, noWait                                        *bool   // with --file
 }
 
 func enqueueFlags() (*flags, *enqueueOpts) {
@@ -94,7 +96,11 @@ func enqueueFlags() (*flags, *enqueueOpts) {
 	o.image = f.opt("image", "", "", "file holding the photo to compare (JPEG or PNG bytes; - reads stdin)")
 	o.idemKey = f.opt("idempotency-key", "", "", "Idempotency-Key: enqueueing again with it returns the same job")
 	o.wait = f.opt("wait", "", "0s", "wait this long for the job to be final before printing it")
-	o.file = f.opt("file", "", "", "campaign import from a CSV or NDJSON file (not yet available)")
+	o.file = f.opt("file", "", "", "import a campaign from a CSV (.csv) or NDJSON file, then feed it and draw its progress until it is done")
+	o.batch = f.opt("batch", "", "", "with --file: the campaign's name (an existing one is resumed without duplicates) or BatchId (default <file name>@<digest of the file>)")
+	o.links = f.boolFlag("links", "with --file: make a start link per row instead of a job; the token is minted when the person opens it")
+	o.linkTTL = f.opt("link-ttl", "", "720h", "with --links: how long the start links stay valid")
+	o.noWait = f.boolFlag("no-wait", "with --file: return after the import and leave the feeding to the workers (ignored when images are in local files)")
 	return f, o
 }
 
@@ -108,7 +114,15 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		return usagef("unexpected argument %q", pos[0])
 	}
 	if o.file.set() {
-		return usagef("--file: campaign import is not available yet in this version; enqueue one job with --redirect-url")
+		return runEnqueueFile(ctx, e, o)
+	}
+	for _, opt := range []*option{o.batch, o.linkTTL} {
+		if opt.set() {
+			return usagef("--%s needs --file", opt.flag)
+		}
+	}
+	if *o.links || *o.noWait {
+		return usagef("--links and --no-wait need --file")
 	}
 	if _, err := o.log.logger(e.stderr); err != nil {
 		return err
@@ -203,7 +217,7 @@ func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 	}
 	req.RedirectURL, req.Extra, req.RuleId = str(o.redirectURL), str(o.extra), str(o.ruleID)
 	if req.RedirectURL == nil {
-		return nil, usagef("--redirect-url is required (or --file, not yet available)")
+		return nil, usagef("--redirect-url is required (or --file to import a campaign)")
 	}
 	if o.image.set() {
 		var b []byte

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/httpapi"
 	"github.com/faceidq/faceidq/internal/keys"
@@ -34,7 +37,7 @@ type nodeOpts struct {
 	secretID, secretKey, endpoint, rate       *option // serve, worker
 	region, tokens, webhookSecret, webhookAll *option
 	resultTTL                                 *option
-	listen                                    *option // serve, api
+	listen, publicURL                         *option // serve, api
 	metricsListen, concurrency                *option // serve, worker
 }
 
@@ -60,6 +63,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 	}
 	if mode != "worker" {
 		o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:8080", "HTTP API listen address")
+		o.publicURL = f.opt("public-url", "FACEIDQ_PUBLIC_URL", "", "base URL of campaign start links (<url>/v1/start/<LinkId>), as end users reach the API, e.g. https://kyc.example.com (default http://<listen address>)")
 	}
 	o.region = f.opt("region", "FACEIDQ_REGION", faceid.DefaultRegion, "default region of a job")
 	o.tokens = f.secretOpt("api-tokens", "FACEIDQ_API_TOKENS", "comma-separated bearer tokens required on every route but /healthz (default none: no auth)")
@@ -81,6 +85,7 @@ type nodeConfig struct {
 	rate          float64
 	region        string
 	listen        string
+	publicURL     string // "" : http://<bound listen address>
 	metricsListen string
 	tokens        []string
 	secrets       []webhook.Secret
@@ -138,6 +143,11 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 	if o.listen != nil {
 		if c.listen, err = o.listen.address(); err != nil {
 			return nil, err
+		}
+		if o.publicURL.set() {
+			if c.publicURL, err = publicURL(o.publicURL); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if o.secretID == nil {
@@ -250,16 +260,24 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 			return err
 		}
 		cleanup.push(w.Shutdown)
+		stop, err := startFeeder(log, rdb, campaign.FeederConfig{Redis: rdb, ResultTTL: c.resultTTL})
+		if err != nil {
+			return err
+		}
+		cleanup.push(stop) // runs before the worker's shutdown
 	}
 
 	// Servers.
 	errc := make(chan error, 2)
 	var servers sync.WaitGroup
-	serve := func(name, addr string, h http.Handler, msg string) error {
+	listen := func(name, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("listen on %s for %s: %w", addr, name, err)
+			return nil, fmt.Errorf("listen on %s for %s: %w", addr, name, err)
 		}
+		return ln, nil
+	}
+	serve := func(name string, ln net.Listener, h http.Handler, msg string) {
 		srv := httpapi.NewServer(h, httpapi.DefaultMaxWait, &log)
 		announce(ctx, log, name, ln.Addr().String(), msg)
 		servers.Add(1)
@@ -277,20 +295,28 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 			}
 			servers.Wait()
 		})
-		return nil
 	}
 	if len(c.tokens) == 0 && (c.runsAPI() || c.metricsListen != "") {
 		log.Warn().Msg("FACEIDQ_API_TOKENS is unset: the HTTP API accepts requests without authentication")
 	}
+	if c.runsAPI() || c.metricsListen != "" {
+		// Every process serving /metrics exports the queues (the same values from
+		// each: aggregate with max by (queue)).
+		if err := m.Register(metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb))); err != nil {
+			return fmt.Errorf("register the queue metrics: %w", err)
+		}
+	}
 	if c.runsAPI() {
-		api, err := newAPI(c, log, rdb, m)
+		ln, err := listen("api", c.listen)
 		if err != nil {
 			return err
 		}
-		if err := serve("api", c.listen, api, "HTTP API listening"); err != nil {
-			_ = api.Close()
+		api, err := newAPI(c, log, rdb, m, defaultPublicURL(c, log, ln.Addr()))
+		if err != nil {
+			_ = ln.Close()
 			return err
 		}
+		serve("api", ln, api, "HTTP API listening")
 		// Registered after the server: runs before its shutdown, so that waiting
 		// requests answer at once.
 		cleanup.push(func() { _ = api.Close() })
@@ -300,9 +326,11 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := serve("metrics", c.metricsListen, ops, "health and metrics listening"); err != nil {
+		ln, err := listen("metrics", c.metricsListen)
+		if err != nil {
 			return err
 		}
+		serve("metrics", ln, ops, "health and metrics listening")
 	}
 	log.Info().Msg("faceidq " + mode + " started")
 	select {
@@ -382,7 +410,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	return worker.New(cfg)
 }
 
-func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics) (*httpapi.API, error) {
+func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string) (*httpapi.API, error) {
 	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region}
 	if len(c.secrets) > 0 {
 		policy := c.allow
@@ -393,5 +421,73 @@ func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *met
 		return nil, err
 	}
 	alog := log.With().Str("component", "api").Logger()
-	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog})
+	cm, err := campaign.New(campaign.Config{Redis: rdb, DefaultRegion: c.region, ResultTTL: c.resultTTL,
+		CheckCallbackURL: pcfg.CheckCallbackURL, Mint: campaign.MintWithProducer(p), PublicURL: publicURL})
+	if err != nil {
+		return nil, err
+	}
+	ch, err := campaign.NewHandler(campaign.HandlerConfig{Manager: cm, OnError: func(r *http.Request, err error) {
+		alog.Error().Err(err).Str("request_id", httpapi.RequestID(r)).Str("route", r.Pattern).Msg("campaign request failed")
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog, Campaigns: ch})
+}
+
+// publicURL validates FACEIDQ_PUBLIC_URL: an absolute http or https URL without
+// query, fragment or credentials; returned without a trailing slash.
+func publicURL(o *option) (string, error) {
+	u, err := url.Parse(o.value)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(o.value, " \t\r\n") {
+		return "", o.bad("not an http:// or https:// base URL such as https://kyc.example.com")
+	}
+	return strings.TrimRight(o.value, "/"), nil
+}
+
+// defaultPublicURL returns FACEIDQ_PUBLIC_URL, or http://<addr> when unset (with a
+// warning when addr is not a loopback address: other machines cannot use the links).
+func defaultPublicURL(c *nodeConfig, log zerolog.Logger, addr net.Addr) string {
+	if c.publicURL != "" {
+		return c.publicURL
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	ip := net.ParseIP(host)
+	if ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	u := "http://" + net.JoinHostPort(host, port)
+	if ip == nil || !ip.IsLoopback() {
+		log.Warn().Str("public_url", u).Msg("FACEIDQ_PUBLIC_URL is unset: campaign start links point at " + u +
+			"; set it to the address end users reach (e.g. https://kyc.example.com)")
+	}
+	return u
+}
+
+// startFeeder runs the campaign feeder in the background until the returned stop
+// is called (stop waits for it to release its lock). A failed round is logged, at
+// most once a minute while failures repeat.
+func startFeeder(log zerolog.Logger, rdb redis.UniversalClient, cfg campaign.FeederConfig) (stop func(), err error) {
+	f, err := campaign.NewFeeder(cfg)
+	if err != nil {
+		return nil, err
+	}
+	flog := log.With().Str("component", "feeder").Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var last time.Time
+		suppressed := 0
+		_ = f.Run(ctx, func(err error) {
+			if time.Since(last) < time.Minute {
+				suppressed++
+				return
+			}
+			flog.Warn().Err(err).Int("suppressed", suppressed).Msg("campaign feeding round failed")
+			last, suppressed = time.Now(), 0
+		})
+	}()
+	return func() { cancel(); <-done }, nil
 }

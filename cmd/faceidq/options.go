@@ -120,6 +120,9 @@ func (f *flags) opt(flagName, env, def, usage string) *option {
 	return o
 }
 
+// boolFlag adds a boolean flag (no environment variable, default false).
+func (f *flags) boolFlag(name, usage string) *bool { return f.fs.Bool(name, false, usage) }
+
 // secretOpt is opt for a value never shown in errors.
 func (f *flags) secretOpt(flagName, env, usage string) *option {
 	o := f.opt(flagName, env, "", usage)

@@ -43,11 +43,14 @@ func init() {
 		{"api", "", "the HTTP API alone (needs REDIS_URL)", runAPI},
 		{"worker", "", "the worker pool alone (needs REDIS_URL); scale out by running many", runWorker},
 		{"simulate", "", "the upstream simulator alone, as a real HTTP server", runSimulate},
-		{"enqueue", "", "submit one job from flags and print it (--file campaigns: not yet)", runEnqueue},
+		{"enqueue", "", "submit one job from flags and print it, or import a campaign (--file users.csv) and feed it with a progress bar", runEnqueue},
 		{"status", "<JobId>", "print a job (--wait to wait until it is final)", runStatus},
 		{"pipeline", "", "print the pipeline switch", runPipeline},
 		{"pause", "", "pause the pipeline: workers stop calling the upstream, jobs are still accepted", runPause},
 		{"resume", "", "resume the pipeline", runResume},
+		{"batch", "status|list|pause|resume|cancel|rerun [NAME|ID]", "campaigns: progress (--watch draws it), list, pause or resume feeding, cancel the jobs not started, re-run failed ones", runBatch},
+		{"export", "--batch NAME|ID", "stream every job (or link) of a campaign with its row key, as NDJSON or CSV", runExport},
+		{"webhook", "failed | replay JOBID|--all", "list the exhausted webhook deliveries, or deliver them again", runWebhook},
 		{"version", "", "print the version", runVersion},
 		{"help", "[command]", "this help, or a command's flags", nil},
 	}
@@ -118,7 +121,12 @@ Usage: faceidq <command> [flags] [arguments]   (faceidq <command> -h for its fla
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(stdout, "  %-22s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+		use := strings.TrimSpace(c.name + " " + c.args)
+		if len(use) > 22 {
+			fmt.Fprintf(stdout, "  %s\n  %-22s %s\n", use, "", c.summary)
+			continue
+		}
+		fmt.Fprintf(stdout, "  %-22s %s\n", use, c.summary)
 	}
 	fmt.Fprint(stdout, `
 Configuration (every variable is also a flag; a flag wins over the environment):
@@ -132,6 +140,7 @@ Configuration (every variable is also a flag; a flag wins over the environment):
   FACEIDQ_REGION             default region of a job (default ap-singapore)
   FACEIDQ_RATE               global upstream calls per second (default 20)
   FACEIDQ_LISTEN             HTTP address of serve/api (default 127.0.0.1:8080)
+  FACEIDQ_PUBLIC_URL         base URL of campaign start links (default http://<listen address>)
   FACEIDQ_METRICS_LISTEN     a worker's /healthz, /readyz, /metrics address (default none)
   FACEIDQ_API_TOKENS         comma-separated bearer tokens (default none: no auth)
   FACEIDQ_WEBHOOK_SECRET     whsec_… secret(s) signing webhooks (default none: webhooks off)
@@ -172,6 +181,15 @@ func commandFlags(name string) *flags {
 		return f
 	case "pipeline", "pause", "resume":
 		f, _ := switchFlags(name)
+		return f
+	case "batch":
+		f, _ := batchFlags()
+		return f
+	case "export":
+		f, _ := exportFlags()
+		return f
+	case "webhook":
+		f, _ := webhookFlags()
 		return f
 	case "version":
 		return newFlags(name)

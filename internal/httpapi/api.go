@@ -217,7 +217,11 @@ func (a *API) AuthEnabled() bool { return a.auth.enabled() }
 type ctxKey struct{}
 
 // requestID returns the id the API gave r.
-func requestID(r *http.Request) string {
+func requestID(r *http.Request) string { return RequestID(r) }
+
+// RequestID returns the id the API gave r (its X-Request-Id answer header), for the
+// logs of handlers mounted in the API such as Config.Campaigns; "" outside the API.
+func RequestID(r *http.Request) string {
 	id, _ := r.Context().Value(ctxKey{}).(string)
 	return id
 }
