@@ -146,6 +146,8 @@ func runEnqueueFile(ctx context.Context, e *env, o *enqueueOpts) error {
 		return usagef("--batch: %s", fe.Error())
 	case errors.Is(err, campaign.ErrHeader):
 		return usagef("--file: %v", err)
+	case err != nil && ctx.Err() != nil:
+		return errors.New("interrupted during the import: run the same command again to go on (rows already imported are not imported twice)")
 	case errors.Is(err, campaign.ErrImportRunning):
 		return errors.New("another import into this campaign is running (or died less than 30 s ago): wait for it, or try again in a minute")
 	case err != nil:

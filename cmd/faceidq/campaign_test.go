@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -175,7 +177,9 @@ func TestCLICampaign(t *testing.T) {
 	cli := func(t *testing.T, args ...string) (int, string, string) {
 		t.Helper()
 		var out, errb bytes.Buffer
-		code := run(t.Context(), args, getenvFrom(env), &out, &errb)
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second) // a stuck command fails the test
+		defer cancel()
+		code := run(ctx, args, getenvFrom(env), &out, &errb)
 		return code, out.String(), errb.String()
 	}
 	dir := t.TempDir()
@@ -286,6 +290,68 @@ func TestCLICampaign(t *testing.T) {
 		}
 		if code, _, errs := cli(t, "batch", "status", "no-such-campaign"); code != 1 || !strings.Contains(errs, "no campaign") {
 			t.Fatalf("status of an unknown campaign = %d %s", code, errs)
+		}
+	})
+
+	// Images in local files are fed only by the importing command: Ctrl-C stops it,
+	// and running it again finishes the campaign without a duplicate.
+	t.Run("interrupt and resume", func(t *testing.T) {
+		imgDir := t.TempDir()
+		var rows strings.Builder
+		rows.WriteString("row_key,redirect_url,image_path\n")
+		for i := range 3 {
+			name := fmt.Sprintf("p%d.jpg", i)
+			if err := os.WriteFile(filepath.Join(imgDir, name), []byte(fmt.Sprintf("photo %d bytes", i)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&rows, "k%d,https://example.com/done,%s\n", i, name)
+		}
+		imgFile := filepath.Join(imgDir, "photos.csv")
+		if err := os.WriteFile(imgFile, []byte(rows.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errs := cli(t, "pause"); code != 0 { // nothing runs until resumed
+			t.Fatalf("pause = %d %s", code, errs)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		out, errb := &syncBuffer{}, &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"enqueue", "--file", imgFile, "--batch", "photos", "--no-wait"}, getenvFrom(env), out, errb)
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(errb.String(), "--no-wait ignored") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the import did not go on feeding:\n%s\n%s", out, errb)
+			}
+			select {
+			case code := <-done:
+				t.Fatalf("enqueue returned %d before Ctrl-C:\n%s\n%s", code, out, errb)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		cancel() // Ctrl-C
+		select {
+		case code := <-done:
+			if code != 1 || !strings.Contains(errb.String(), "interrupted") {
+				t.Fatalf("interrupted enqueue = %d\n%s", code, errb)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("enqueue did not stop on Ctrl-C")
+		}
+		if code, _, errs := cli(t, "resume"); code != 0 {
+			t.Fatalf("resume = %d %s", code, errs)
+		}
+		code, stdout, errs := cli(t, "enqueue", "--file", imgFile, "--batch", "photos")
+		var again campaign.ImportSummary
+		if code != 0 || json.Unmarshal([]byte(stdout), &again) != nil || again.Created != 0 || again.Existing != 3 {
+			t.Fatalf("enqueue again = %d %s %s", code, stdout, errs)
+		}
+		code, stdout, _ = cli(t, "batch", "status", "photos")
+		var p campaign.Progress
+		if code != 0 || json.Unmarshal([]byte(stdout), &p) != nil || !p.Done || p.Total != 3 || p.Counts[string(tasks.StatusSucceeded)] != 3 {
+			t.Fatalf("status after resuming = %d %s", code, stdout)
 		}
 	})
 
