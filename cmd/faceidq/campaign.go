@@ -176,6 +176,10 @@ func runEnqueueFile(ctx context.Context, e *env, o *enqueueOpts) error {
 		}
 		fmt.Fprintln(e.stderr, "--no-wait ignored: images of this campaign are in local files, which only this command reads; it feeds them until the campaign is done (Ctrl-C stops; the same command goes on later)")
 	}
+	if info.Total == 0 {
+		fmt.Fprintln(e.stderr, "the campaign has no jobs: nothing to feed")
+		return nil
+	}
 	if info.State != campaign.StateActive {
 		fmt.Fprintf(e.stderr, "campaign %s is %s: not feeding it (faceidq batch resume %s)\n", sum.BatchId, info.State, sum.BatchId)
 		return nil
@@ -323,10 +327,14 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 			v, err = m.Status(ctx, id)
 			break
 		}
-		v, err = watch(ctx, m, id, e.stderr)
+		last, werr := watch(ctx, m, id, e.stderr)
 		if ctx.Err() != nil {
-			err = nil // Ctrl-C stops watching
+			werr = nil // Ctrl-C stops watching
 		}
+		if last == nil || werr != nil {
+			return werr
+		}
+		v = last
 	case "pause":
 		v, err = m.Pause(ctx, id)
 	case "resume":

@@ -218,6 +218,25 @@ func TestCLICampaign(t *testing.T) {
 		}
 	})
 
+	t.Run("watch a done campaign", func(t *testing.T) {
+		code, out, errs := cli(t, "batch", "status", "--watch", "cli-campaign")
+		if code != 0 || !strings.Contains(out, `"Done": true`) || !strings.Contains(errs, "3/3 final") {
+			t.Fatalf("batch status --watch = %d %s %s", code, out, errs)
+		}
+	})
+
+	t.Run("only bad lines", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.csv")
+		if err := os.WriteFile(bad, []byte("redirect_url\nftp://x/y\nnot a url\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := cli(t, "enqueue", "--file", bad)
+		if code != 0 || !strings.Contains(out, `"RejectedCount": 2`) || !strings.Contains(errs, "nothing to feed") ||
+			!strings.Contains(errs, "bad.csv:2: rejected:") || !strings.Contains(errs, "bad.csv:3: rejected:") {
+			t.Fatalf("enqueue of bad lines = %d %s %s", code, out, errs)
+		}
+	})
+
 	t.Run("again creates nothing", func(t *testing.T) {
 		code, out, errs := cli(t, "enqueue", "--file", file, "--batch", "cli-campaign")
 		var again campaign.ImportSummary
@@ -285,7 +304,7 @@ func TestCLICampaign(t *testing.T) {
 		}
 		code, out, _ = cli(t, "batch", "list")
 		var all []campaign.Info
-		if code != 0 || json.Unmarshal([]byte(out), &all) != nil || len(all) != 2 {
+		if code != 0 || json.Unmarshal([]byte(out), &all) != nil || len(all) != 3 {
 			t.Fatalf("batch list = %d %s", code, out)
 		}
 		if code, _, errs := cli(t, "batch", "status", "no-such-campaign"); code != 1 || !strings.Contains(errs, "no campaign") {
