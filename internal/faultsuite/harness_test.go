@@ -525,3 +525,6 @@ func queued(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
 
 // mib formats bytes as MiB.
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
+
+// testWebhookSecret is a webhook signing secret of the tests.
+const testWebhookSecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
