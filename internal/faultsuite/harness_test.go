@@ -267,18 +267,27 @@ type stackOptions struct {
 	redisArgs []string          // extra redis-server arguments
 	sim       simulator.Config  // the simulator's configuration
 	env       map[string]string // extra environment of every process
+	// redisURL, when set, is a Redis the test started itself (AUTH, TLS): no
+	// redis-server is started and stack.red and stack.rdb are nil.
+	redisURL string
 }
 
 // newStack starts redis-server and the simulator.
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	faceidqBin(t)
-	red := redistest.Start(t, redistest.Options{Args: o.redisArgs})
-	sim := startSim(t, o.sim)
-	id, key := sim.Credential()
-	env := map[string]string{
-		"REDIS_URL":               red.URL(),
-		"FACEIDQ_ENDPOINT":        sim.endpoint,
+	st := &stack{}
+	url := o.redisURL
+	if url == "" {
+		st.red = redistest.Start(t, redistest.Options{Args: o.redisArgs})
+		st.rdb = st.red.Client(t)
+		url = st.red.URL()
+	}
+	st.sim = startSim(t, o.sim)
+	id, key := st.sim.Credential()
+	st.env = map[string]string{
+		"REDIS_URL":               url,
+		"FACEIDQ_ENDPOINT":        st.sim.endpoint,
 		"TENCENTCLOUD_SECRET_ID":  id,
 		"TENCENTCLOUD_SECRET_KEY": key,
 		"FACEIDQ_LOG_FORMAT":      "json",
@@ -286,9 +295,9 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		"FACEIDQ_LISTEN":          "127.0.0.1:0",
 	}
 	for k, v := range o.env {
-		env[k] = v
+		st.env[k] = v
 	}
-	return &stack{red: red, rdb: red.Client(t), sim: sim, env: env}
+	return st
 }
 
 // node is a running faceidq api or worker and the base URL of its HTTP listener.
