@@ -160,8 +160,8 @@ func (r *ndjsonReader) next() (*row, error) {
 			continue // blank lines are allowed (e.g. a trailing newline)
 		}
 		var l ndjsonLine
-		if err := json.Unmarshal(b, &l); err != nil {
-			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: "line", Reason: "is not a JSON object: " + jsonReason(err)}
+		if err := decodeLine(b, &l); err != nil {
+			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: "line", Reason: "is not a JSON object: " + jsonReason(err) + configFieldHint(err)}
 			return rw, nil
 		}
 		rw.req, rw.imagePath, rw.rowKey = l.TokenRequest, l.ImagePath, l.RowKey
@@ -174,6 +174,23 @@ func (r *ndjsonReader) next() (*row, error) {
 	}
 }
 
+// errTrailing is a line with data after its JSON object.
+var errTrailing = errors.New("data after the JSON object")
+
+// decodeLine decodes one NDJSON line into l as strictly as CSV columns are read: an
+// unknown (e.g. misspelt) field is an error, not silently dropped.
+func decodeLine(b []byte, l *ndjsonLine) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(l); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errTrailing
+	}
+	return nil
+}
+
 // jsonReason describes a JSON error without quoting the input.
 func jsonReason(err error) string {
 	var se *json.SyntaxError
@@ -183,6 +200,9 @@ func jsonReason(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return fmt.Sprintf("field %s must be a %s, not a %s", te.Field, te.Type, te.Value)
+	}
+	if errors.Is(err, errTrailing) {
+		return "has " + errTrailing.Error()
 	}
 	return "cannot be decoded"
 }

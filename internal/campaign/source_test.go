@@ -74,6 +74,9 @@ func TestReaders(t *testing.T) {
 		{"csv with quotes, multi-line field and bad count", FormatCSV,
 			"\ufeffRedirect_URL,extra,image_base64,row_key\nhttps://a,\"x\ny\",QUJD,k1\nhttps://b,z\nhttps://c,\"q,\"\"r\"\"\",,k3\n",
 			[]int{2, 4, 5}, []int{4}},
+		{"ndjson unknown field and trailing data", FormatNDJSON,
+			"{\"RedirectURL\":\"https://a\",\"CompareImage\":\"QUJD\"}\n{\"RedirectURL\":\"https://b\"} {}\n{\"RedirectURL\":\"https://c\",\"RowKey\":\"k\"}\n",
+			[]int{1, 2, 3}, []int{1, 2}},
 		{"csv bad row key", FormatCSV, "redirect_url,row_key\nhttps://a,\"a\tb\"\n", []int{2}, []int{2}},
 	}
 	for _, tt := range tests {
