@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/tasks"
@@ -158,6 +159,10 @@ func (r *ndjsonReader) next() (*row, error) {
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
 			continue // blank lines are allowed (e.g. a trailing newline)
+		}
+		if !utf8.Valid(b) { // encoding/json would turn the bad bytes into U+FFFD silently
+			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: "line", Reason: "is not valid UTF-8"}
+			return rw, nil
 		}
 		var l ndjsonLine
 		if err := decodeLine(b, &l); err != nil {

@@ -77,6 +77,9 @@ func TestReaders(t *testing.T) {
 		{"ndjson unknown field and trailing data", FormatNDJSON,
 			"{\"RedirectURL\":\"https://a\",\"CompareImage\":\"QUJD\"}\n{\"RedirectURL\":\"https://b\"} {}\n{\"RedirectURL\":\"https://c\",\"RowKey\":\"k\"}\n",
 			[]int{1, 2, 3}, []int{1, 2}},
+		{"ndjson invalid UTF-8", FormatNDJSON,
+			"{\"RedirectURL\":\"https://a\",\"Extra\":\"\xc3\x28\"}\n{\"RedirectURL\":\"https://b\",\"Extra\":\"é\"}\n",
+			[]int{1, 2}, []int{1}},
 		{"csv bad row key", FormatCSV, "redirect_url,row_key\nhttps://a,\"a\tb\"\n", []int{2}, []int{2}},
 	}
 	for _, tt := range tests {
