@@ -3,6 +3,7 @@ package faultsuite
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -157,6 +158,11 @@ func hostileCorpus() []hostile {
 		{name: "JobId 10 KB", req: get("/v1/tokens/j_" + strings.Repeat("a", 10<<10))},
 		{name: "invalid UTF-8 in path", req: get("/v1/tokens/j_\xff\xfe")},
 		{name: "TRACE", req: []byte("TRACE /v1/tokens HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")},
+		{name: "campaign with a bad mode", req: []byte("POST /v1/batches?mode=evil HTTP/1.1\r\nHost: api\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")},
+		{name: "campaign with a negative link_ttl", req: []byte("POST /v1/batches?mode=links&link_ttl=-1h HTTP/1.1\r\nHost: api\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")},
+		{name: "campaign path traversal", req: get("/v1/batches/..%2F..%2Fresult")},
+		{name: "start link glob", req: get("/v1/start/l_*")},
+		{name: "start link 10 KB", req: get("/v1/start/l_" + strings.Repeat("a", 10<<10))},
 		{name: "POST to the pipeline with a body", req: []byte("PUT /v1/pipeline HTTP/1.1\r\nHost: api\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")},
 	}
 }
@@ -216,6 +222,38 @@ func TestHostileInput(t *testing.T) {
 				continue
 			}
 			t.Run(h.name, func(t *testing.T) { checkHostile(t, addr, h) })
+		}
+	})
+
+	t.Run("campaign of hostile lines", func(t *testing.T) {
+		lines := []string{
+			"{\"RedirectURL\":\"https://example.com/\xff\"}",
+			`{"RedirectURL":"https://example.com/done\r\nX-A: b"}`,
+			`{"RedirectURL":"https://example.com/done","CallbackURL":"http://127.0.0.1:9/x\r\nHost: evil"}`,
+			`{"RedirectURL":"javascript:alert(1)"}`,
+			`{"RedirectURL":"https://example.com/done","Extra":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
+			`{"RedirectURL":"https://example.com/done","Bogus":1}`,
+			"{\"RedirectURL\":\"https://example.com/done\",\"Extra\":\"\xc3\x28\xa0\xa1\"}",
+			`{"RedirectURL":"https://example.com/done","CompareImage":"QUJD"}`,
+			`{"RedirectURL":"https://example.com/done","CompareImageBase64":"not base64!!"}`,
+			`[1,2,3]`,
+			`null`,
+			"\x00\x01\x02",
+		}
+		a, err := do(context.Background(), http.MethodPost, api.url+"/v1/batches?name=hostile", "",
+			strings.Join(lines, "\n")+"\n", "Content-Type", "application/x-ndjson")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.status/100 == 4 {
+			return
+		}
+		var sum struct{ Accepted, Created, RejectedCount int }
+		if err := json.Unmarshal([]byte(a.body), &sum); err != nil || a.status/100 != 2 {
+			t.Fatalf("HTTP %d %s", a.status, a.body)
+		}
+		if sum.Accepted+sum.Created > 0 || sum.RejectedCount != len(lines) {
+			t.Errorf("a campaign of %d hostile lines: %s", len(lines), a.body)
 		}
 	})
 
