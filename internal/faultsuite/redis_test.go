@@ -165,7 +165,7 @@ func TestRedisRestart(t *testing.T) {
 	t.Logf("every accepted job final %v after the restart (%v after the last POST)",
 		time.Since(up).Round(time.Millisecond), time.Since(drain).Round(time.Millisecond))
 	t.Logf("Redis down %v (SIGKILL, appendfsync always): %d POSTs, %d accepted (all succeeded, 0 lost), %d answered 503; "+
-		"slowest POST %v; first accepted POSTs %v after the restart",
+		"slowest POST %v; first accepted POSTs %v after the restart; upstream duplicates %d",
 		up.Sub(down).Round(time.Millisecond), len(outs), len(ids), refused, maxTook.Round(time.Millisecond),
-		reconnected.Round(time.Millisecond))
+		reconnected.Round(time.Millisecond), s.sim.ok()-int64(len(ids)))
 }
