@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -309,7 +310,12 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &http.MaxBytesError{Limit: a.cfg.MaxBodyBytes})
 		return
 	}
-	req, err := DecodeTokenRequest(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	body, err := readBody(w, r, a.cfg.MaxBodyBytes)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	req, err := DecodeTokenRequest(bytes.NewReader(body))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -52,6 +52,26 @@ func DecodeTokenRequest(r io.Reader) (*tasks.TokenRequest, error) {
 	return &req, nil
 }
 
+// readBody reads a whole request body of at most limit bytes. A body over the limit
+// is a *http.MaxBytesError (413); a body that cannot be read (broken chunked framing,
+// a client that went away) or is not valid UTF-8 is a *faceid.FieldError on "body"
+// (400): encoding/json would silently turn invalid bytes into U+FFFD and run the job
+// with altered data.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, bodyErr("could not be read (malformed framing or an interrupted upload)")
+	}
+	if !utf8.Valid(b) {
+		return nil, bodyErr("is not valid UTF-8")
+	}
+	return b, nil
+}
+
 // decodeObject decodes the members of an object whose '{' was read into the struct
 // v, up to and including the closing '}'.
 func decodeObject(dec *json.Decoder, v reflect.Value, prefix string) error {
