@@ -18,6 +18,12 @@
 //
 //	FACEIDQ_SOAK=10m go test -run TestSoak -timeout 60m ./internal/faultsuite
 //
+// (FACEIDQ_SOAK_RATE changes the rate; FACEIDQ_SOAK_DRAIN=1 also waits until the
+// backlog has drained at 20/s, hours after a long soak). FACEIDQ_FAULT_BIN=<path> runs
+// a faceidq binary built elsewhere instead of building cmd/faceidq.
+//
 // Tests that need redis-server skip without it, and fail instead under
-// FACEIDQ_REQUIRE_REDIS=1 (see internal/redistest).
+// FACEIDQ_REQUIRE_REDIS=1 (see internal/redistest). The Redis TLS test trusts its CA
+// through SSL_CERT_FILE (REDIS_URL has no CA option) and skips when redis-server was
+// built without TLS.
 package faultsuite
