@@ -86,6 +86,7 @@ func (w *Worker) handleApply(ctx context.Context, t *asynq.Task) error {
 	if err == nil {
 		w.cfg.Limiter.Observe(res, done)
 		w.cfg.Metrics.ObserveUpstream("OK", "ok", done.Sub(start))
+		w.upstreamUp(ctx)
 		return w.succeed(ctx, p, log, resp)
 	}
 	code, message, requestID := describe(err)
@@ -129,6 +130,9 @@ func (w *Worker) handleApply(ctx context.Context, t *asynq.Task) error {
 	}
 
 	// Retryable.
+	if outageError(code) {
+		w.markUpstreamDown(ctx)
+	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	if retried >= w.cfg.MaxRetries {
 		log.Warn().Int("retries", retried).Msg("retries exhausted")

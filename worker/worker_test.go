@@ -316,3 +316,40 @@ func TestRecoverCrashedWorkersTasks(t *testing.T) {
 		t.Fatalf("recovered job = %+v", j)
 	}
 }
+
+// TestOutageRecoveryRunsBackedOffJobs: a job that met a network error waits in a long
+// backoff; the first success after it moves it back at once.
+func TestOutageRecoveryRunsBackedOffJobs(t *testing.T) {
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	up := &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}
+	p, _ := producer.New(producer.Config{Redis: rdb})
+	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: &freeLimiter{}, DelayedCheckInterval: 10 * time.Millisecond,
+		Backoff: BackoffConfig{Initial: time.Hour, Max: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+	b := &testBundle{producer: p}
+
+	down := "https://example.com/during-outage"
+	up.script[down] = []error{&faceid.APIError{Code: "ClientError.NetworkError", Message: "Fail to get response"}}
+	id := b.submit(t, down, nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for up.count(down) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first call never made")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The upstream is back: the next job succeeds, and the one in its hour-long
+	// backoff runs at once.
+	b.waitFinal(t, b.submit(t, "https://example.com/after-outage", nil))
+	if j := b.waitFinal(t, id); j.Status != tasks.StatusSucceeded || j.Attempts != 2 {
+		t.Fatalf("backed-off job = %+v", j)
+	}
+}

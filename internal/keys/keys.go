@@ -94,3 +94,7 @@ const FeederLock = Prefix + "feed:lock"
 // BatchImportLock is held by the import writing into campaign batchID, so that two
 // imports of one campaign do not run at once.
 func BatchImportLock(batchID string) string { return Prefix + "batch:" + batchID + ":importlock" }
+
+// UpstreamDown is set while the upstream is unreachable (network errors, 5xx pages),
+// so that the first success after an outage runs the jobs waiting in backoff at once.
+const UpstreamDown = Prefix + "upstream:down"
