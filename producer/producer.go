@@ -340,9 +340,7 @@ func (p *Producer) existing(ctx context.Context, value, fp string) (*tasks.Job, 
 // enqueue puts a job's task on its lane. The task id is the JobId, so a second
 // enqueue of the same job is a no-op.
 func (p *Producer) enqueue(ctx context.Context, prio tasks.Priority, jobID string, payload []byte) error {
-	t := asynq.NewTask(tasks.TypeApplyToken, payload)
-	_, err := p.client.EnqueueContext(ctx, t,
-		asynq.Queue(prio.Queue()), asynq.TaskID(jobID), asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(p.cfg.TaskTimeout))
+	_, err := p.client.EnqueueContext(ctx, tasks.NewApplyTask(prio, jobID, payload, p.cfg.TaskTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("producer: enqueue %s: %w", jobID, err)
 	}

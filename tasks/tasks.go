@@ -2,6 +2,9 @@ package tasks
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
 )
 
 // Task type names, noun:verb.
@@ -76,3 +79,12 @@ func (s Status) Final() bool {
 // only: the worker spends its own retry budget, because asynq archives a task whose
 // retry count is exhausted even when it is only deferred (rate limited, paused).
 const AsynqMaxRetry = 10000
+
+// NewApplyTask returns the asynq task of job jobID on the lane of prio, with the
+// options every producer gives it: the JobId as task id (a second enqueue of the same
+// job is refused with asynq.ErrTaskIDConflict), the AsynqMaxRetry guard, and timeout
+// as the bound of one run.
+func NewApplyTask(prio Priority, jobID string, payload []byte, timeout time.Duration) *asynq.Task {
+	return asynq.NewTask(TypeApplyToken, payload,
+		asynq.Queue(prio.Queue()), asynq.TaskID(jobID), asynq.MaxRetry(AsynqMaxRetry), asynq.Timeout(timeout))
+}

@@ -434,17 +434,15 @@ func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []b
 // a job already pending or running is left alone, and the archived task of a job
 // that failed before (a re-run) is replaced.
 func enqueue(ctx context.Context, c *asynq.Client, insp *asynq.Inspector, jobID string, payload []byte, timeout time.Duration) error {
-	t := asynq.NewTask(tasks.TypeApplyToken, payload)
-	opts := []asynq.Option{asynq.Queue(tasks.QueueBatch), asynq.TaskID(jobID),
-		asynq.MaxRetry(tasks.AsynqMaxRetry), asynq.Timeout(timeout)}
-	_, err := c.EnqueueContext(ctx, t, opts...)
+	t := tasks.NewApplyTask(tasks.PriorityBatch, jobID, payload, timeout)
+	_, err := c.EnqueueContext(ctx, t)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		info, ierr := insp.GetTaskInfo(tasks.QueueBatch, jobID)
 		if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
 			return nil
 		}
 		_ = insp.DeleteTask(tasks.QueueBatch, jobID)
-		_, err = c.EnqueueContext(ctx, t, opts...)
+		_, err = c.EnqueueContext(ctx, t)
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return nil
 		}
