@@ -28,7 +28,9 @@ type submitted struct {
 // client would) and two workers through a Sentinel URL, kills the master with SIGKILL
 // once the pipeline is busy, and checks that the pipeline carries on through the
 // promoted replica: every job acknowledged after the failover succeeds, and with the
-// replica in sync at the kill (loopback replication) nothing is lost or duplicated. It
+// replica in sync at the kill (loopback replication) nothing is lost; tokens minted
+// twice are bounded by the calls in flight at the kill (an answer that arrived while
+// the master was gone cannot be recorded, so its job runs again). It
 // reports what the failover cost: the failover time, the producer's unavailability,
 // the drain's stall, jobs delayed, duplicated upstream calls and jobs lost.
 func TestSentinelFailover(t *testing.T) {
@@ -36,8 +38,9 @@ func TestSentinelFailover(t *testing.T) {
 		t.Skip("kills a Sentinel-managed master mid-run (about 20 s)")
 	}
 	r := runFailover(t, 0)
-	if r.lost != 0 || r.dups != 0 {
-		t.Errorf("with the replica in sync, %d acknowledged jobs were lost and %d tokens minted twice", r.lost, r.dups)
+	// Two workers of concurrency 8: at most 16 calls can be in flight at the kill.
+	if r.lost != 0 || r.dups > 16 {
+		t.Errorf("with the replica in sync, %d acknowledged jobs were lost and %d tokens minted twice (at most 16 in flight)", r.lost, r.dups)
 	}
 }
 
