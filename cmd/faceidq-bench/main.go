@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string) int {
 	every := fs.Duration("interactive-every", 500*time.Millisecond, "one interactive job this often")
 	concurrency := fs.Int("concurrency", 32, "jobs at once per worker process")
 	bin := fs.String("faceidq", "", "faceidq binary (default: go build ./cmd/faceidq)")
+	webhookDelay := fs.Duration("webhook-delay", 0, "give every faceidq job a webhook to a local receiver this slow (e.g. 5s)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string) int {
 	o := bench.Options{
 		Workers: counts, Modes: strings.Split(*modes, ","), Profiles: strings.Split(*profiles, ","),
 		Duration: *duration, Warmup: *warmup, Backlog: *backlog, InteractiveEvery: *every, Rate: 20,
-		Concurrency: *concurrency, FaceidqBin: *bin, Self: self, Dir: dir, Log: os.Stderr,
+		Concurrency: *concurrency, FaceidqBin: *bin, Self: self, Dir: dir, Log: os.Stderr, WebhookDelay: *webhookDelay,
 	}
 	if err := bench.Run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "faceidq-bench:", err)

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,6 +58,7 @@ type Options struct {
 	Concurrency      int           // per worker process
 	FaceidqBin       string        // the faceidq binary (built when empty)
 	Self             string        // this harness's binary, for baseline workers
+	WebhookDelay     time.Duration // when set, every faceidq job has a webhook to a receiver this slow
 	Dir              string        // scratch directory
 	Log              io.Writer     // progress lines
 }
@@ -111,6 +113,23 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		}
 	}
 	env := &runEnv{o: o, rdb: rdb, red: red, sim: sim, probe: pr, endpoint: endpoint}
+	if o.WebhookDelay > 0 {
+		recv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			env.webhooks.Add(1)
+			select {
+			case <-time.After(o.WebhookDelay):
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})}
+		rl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		go func() { _ = recv.Serve(rl) }()
+		defer recv.Close()
+		env.callback = "http://" + rl.Addr().String() + "/hook"
+	}
 
 	var rows []Row
 	for _, prof := range o.Profiles {
@@ -140,6 +159,8 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 type runEnv struct {
 	o        Options
+	callback string       // CallbackURL of every faceidq job, "" for none
+	webhooks atomic.Int64 // deliveries the slow receiver got
 	rdb      *redis.Client
 	red      *redisproc.Server
 	sim      *simulator.Server
@@ -166,13 +187,14 @@ type enqueuer func(ctx context.Context, prio tasks.Priority, extra string) error
 
 func (e *runEnv) enqueuer(mode string) (enqueuer, func(), error) {
 	if mode == "faceidq" {
-		p, err := producer.New(producer.Config{Redis: e.rdb})
+		p, err := producer.New(producer.Config{Redis: e.rdb,
+			CheckCallbackURL: func(context.Context, string) error { return nil }})
 		if err != nil {
 			return nil, nil, err
 		}
 		return func(ctx context.Context, prio tasks.Priority, extra string) error {
 			u := "https://example.com/bench"
-			_, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: prio}, producer.Options{})
+			_, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: prio, CallbackURL: e.callback}, producer.Options{})
 			return err
 		}, func() {}, nil
 	}
@@ -200,6 +222,9 @@ func (e *runEnv) startWorkers(ctx context.Context, mode string, n int) ([]*exec.
 			c.Env = append(os.Environ(),
 				"REDIS_URL="+e.red.URL(), "TENCENTCLOUD_SECRET_ID="+id, "TENCENTCLOUD_SECRET_KEY="+key,
 				"FACEIDQ_ENDPOINT="+e.endpoint, "FACEIDQ_RATE="+strconv.Itoa(e.o.Rate))
+			if e.callback != "" {
+				c.Env = append(c.Env, "FACEIDQ_WEBHOOK_SECRET="+benchWebhookSecret, "FACEIDQ_WEBHOOK_ALLOW=127.0.0.1/32")
+			}
 		} else {
 			c = exec.Command(e.o.Self, "baseline-worker", "-redis", e.red.URL(), "-endpoint", e.endpoint,
 				"-rate", strconv.Itoa(e.o.Rate), "-processes", strconv.Itoa(n), "-concurrency", strconv.Itoa(e.o.Concurrency))
@@ -288,6 +313,9 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 	return row, nil
 }
 
+// benchWebhookSecret signs the benchmark's webhooks (a fixed, public test value).
+const benchWebhookSecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 // limiterSpread reads the delay spread shared in the faceidq limiter's hash (0 for
 // the baseline, which has none).
 func (e *runEnv) limiterSpread(ctx context.Context) time.Duration {
@@ -352,8 +380,12 @@ func (r Row) line() string {
 }
 
 func writeTable(out io.Writer, o Options, rows []Row, idle []time.Duration) {
-	fmt.Fprintf(out, "\nupstream limit %d/s (strict sliding second, counted on arrival); %v measured after %v warm-up; %d batch jobs pending; one interactive job every %v\n\n",
+	fmt.Fprintf(out, "\nupstream limit %d/s (strict sliding second, counted on arrival); %v measured after %v warm-up; %d batch jobs pending; one interactive job every %v\n",
 		o.Rate, o.Duration, o.Warmup, o.Backlog, o.InteractiveEvery)
+	if o.WebhookDelay > 0 {
+		fmt.Fprintf(out, "every faceidq job has a webhook to a receiver that takes %v to answer each delivery\n", o.WebhookDelay)
+	}
+	fmt.Fprintln(out)
 	fmt.Fprintln(out, "| mode | workers | latency | calls/s | utilization | max in any 1 s | RequestLimitExceeded | interactive wait p50 | p95 | limiter spread |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
