@@ -9,13 +9,14 @@ import (
 	"github.com/faceidq/faceidq/internal/ratelimit"
 )
 
-// probeLoop resumes a pipeline paused for a condition that clears by itself
-// (UnauthorizedOperation.Activating) once one probe call gets past it. One worker
-// probes at a time, across all processes, and the probe takes a rate slot like any
-// call.
+// probeLoop keeps the pipeline gauge current (every second) and resumes a pipeline
+// paused for a condition that clears by itself (UnauthorizedOperation.Activating) once
+// one probe call, made every Config.ProbeInterval, gets past it. One worker probes at a
+// time, across all processes, and the probe takes a rate slot like any call.
 func (w *Worker) probeLoop(ctx context.Context) {
-	t := time.NewTicker(w.cfg.ProbeInterval)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -24,9 +25,10 @@ func (w *Worker) probeLoop(ctx context.Context) {
 		}
 		paused, reason := w.watcher.Paused()
 		w.cfg.Metrics.SetPaused(paused)
-		if !paused || !faceid.SelfClearing(reason) {
+		if !paused || !faceid.SelfClearing(reason) || time.Since(last) < w.cfg.ProbeInterval {
 			continue
 		}
+		last = time.Now()
 		w.probe(ctx, reason)
 	}
 }

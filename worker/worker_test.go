@@ -353,3 +353,35 @@ func TestOutageRecoveryRunsBackedOffJobs(t *testing.T) {
 		t.Fatalf("backed-off job = %+v", j)
 	}
 }
+
+// TestActivatingResumesByItself: UnauthorizedOperation.Activating pauses the pipeline,
+// and a probe resumes it once the upstream answers again, with no operator.
+func TestActivatingResumesByItself(t *testing.T) {
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	up := &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}
+	p, _ := producer.New(producer.Config{Redis: rdb})
+	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: &freeLimiter{}, ProbeInterval: 10 * time.Millisecond,
+		PausedDelay: 20 * time.Millisecond, DelayedCheckInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Shutdown()
+	u := "https://example.com/activating"
+	up.script[u] = []error{apiErr("UnauthorizedOperation.Activating")}
+	b := &testBundle{producer: p}
+	id := b.submit(t, u, nil)
+	if j := b.waitFinal(t, id); j.Status != tasks.StatusSucceeded {
+		t.Fatalf("job = %+v", j)
+	}
+	if n := up.count("https://example.com/faceidq-probe"); n < 1 {
+		t.Fatalf("probe calls = %d, want at least 1", n)
+	}
+	if st, _ := w.Pipeline().State(context.Background()); st.Paused {
+		t.Fatalf("pipeline still paused: %+v", st)
+	}
+}
