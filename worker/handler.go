@@ -67,7 +67,11 @@ func (w *Worker) handleApply(ctx context.Context, t *asynq.Task) error {
 	}
 	attempt, err := w.results.MarkRunning(ctx, p.JobID)
 	switch {
-	case errors.Is(err, results.ErrFinal), errors.Is(err, results.ErrNotFound):
+	case errors.Is(err, results.ErrFinal):
+		// Canceled (or finished by a duplicate) while this run waited for its slot.
+		w.afterFinal(ctx, p, log)
+		return nil
+	case errors.Is(err, results.ErrNotFound):
 		return nil
 	case err != nil:
 		return deferFor(w.cfg.PausedDelay, "mark running: %v", err)
