@@ -259,8 +259,8 @@ func watch(ctx context.Context, m *campaign.Manager, id string, w io.Writer) (*c
 
 // batchOpts are the options of `faceidq batch`.
 type batchOpts struct {
-	redisURL, publicURL *option
-	watch, canceled     *bool
+	redisURL        *option
+	watch, canceled *bool
 }
 
 func batchFlags() (*flags, *batchOpts) {
