@@ -284,9 +284,9 @@ func indexOf(s []string, v string) int {
 }
 
 // testRedisTLS runs a job over rediss:// against redis-server with --tls-port and a
-// certificate of a CA made here. redisconn has no option naming a CA file: the client
-// trusts the system roots, which Go on Linux reads from SSL_CERT_FILE, so the
-// processes get SSL_CERT_FILE=<the CA>. Without it they must refuse the server.
+// certificate of a CA made here, trusted once through the URL's tls_ca_file option and
+// once through SSL_CERT_FILE (Go on Linux reads the system roots from it). Without
+// either the processes must refuse the server.
 func testRedisTLS(t *testing.T) {
 	t.Parallel()
 	bin := redistest.Binary(t, "redis-server")
@@ -299,6 +299,7 @@ func testRedisTLS(t *testing.T) {
 	addr := startRedis(t, []string{"--port", "0", "--tls-port", strconv.Itoa(port),
 		"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"})
 	redisURL := "rediss://" + addr + "/0"
+	jobThrough(t, redisURL+"?tls_ca_file="+ca, nil)
 	jobThrough(t, redisURL, map[string]string{"SSL_CERT_FILE": ca})
 	out := refused(t, redisURL, "", map[string]string{"SSL_CERT_FILE": filepath.Join(dir, "none.pem")})
 	if !strings.Contains(out, "certificate") {

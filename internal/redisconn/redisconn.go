@@ -23,7 +23,10 @@
 // read_timeout=2s, pool_size=50, max_retries=3, client_name=…, protocol=2, and for
 // clusters route_by_latency, route_randomly, read_only; for Sentinel replica_only,
 // route_by_latency, route_randomly), plus skip_verify=true to turn off TLS certificate
-// verification (never in production). An unknown option is an error. Addresses are
+// verification (never in production), tls_ca_file=PATH (PEM certificates to trust
+// instead of the system's roots, for a private CA) and tls_cert_file=PATH with
+// tls_key_file=PATH (a client certificate, for Redis's tls-auth-clients). The TLS
+// options need a rediss… scheme. An unknown option is an error. Addresses are
 // given in the host list only: the addr, master_name, username and password options
 // of go-redis are refused so that a URL has one meaning.
 package redisconn
@@ -31,10 +34,12 @@ package redisconn
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,14 +129,60 @@ func Parse(raw string) (*Spec, error) {
 }
 
 func parseStandalone(raw string) (*Spec, error) {
-	if _, err := url.Parse(raw); err != nil {
+	u, err := url.Parse(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrURL, urlErr(err))
 	}
-	o, err := redis.ParseURL(raw)
+	q := u.Query()
+	files := takeTLSFiles(q)
+	u.RawQuery = q.Encode()
+	o, err := redis.ParseURL(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrURL, err)
 	}
+	if err := files.apply(o.TLSConfig); err != nil {
+		return nil, err
+	}
 	return &Spec{Kind: Standalone, Standalone: o}, nil
+}
+
+// tlsFiles are the certificate files named by the tls_* options.
+type tlsFiles struct{ ca, cert, key string }
+
+func takeTLSFiles(q url.Values) tlsFiles {
+	return tlsFiles{ca: take(q, "tls_ca_file"), cert: take(q, "tls_cert_file"), key: take(q, "tls_key_file")}
+}
+
+// apply loads the files into c, which is nil for a scheme without TLS.
+func (f tlsFiles) apply(c *tls.Config) error {
+	if f == (tlsFiles{}) {
+		return nil
+	}
+	if c == nil {
+		return fmt.Errorf("%w: tls_ca_file, tls_cert_file and tls_key_file need a rediss… scheme", ErrURL)
+	}
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return fmt.Errorf("%w: tls_ca_file: %v", ErrURL, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%w: tls_ca_file: no PEM certificate in %s", ErrURL, f.ca)
+		}
+		c.RootCAs = pool
+	}
+	if (f.cert == "") != (f.key == "") {
+		return fmt.Errorf("%w: tls_cert_file and tls_key_file go together", ErrURL)
+	}
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return fmt.Errorf("%w: tls_cert_file/tls_key_file: %v", ErrURL, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return nil
 }
 
 // multi is a URL with a list of hosts, split by hand (net/url allows one host).
@@ -228,11 +279,12 @@ func take(q url.Values, key string) string {
 // that each host is verified under its own name.
 func tlsConfig(m *multi) (*tls.Config, error) {
 	skip := take(m.query, "skip_verify")
+	files := takeTLSFiles(m.query)
 	if !m.tls {
 		if skip != "" {
 			return nil, fmt.Errorf("%w: skip_verify needs a rediss-… scheme", ErrURL)
 		}
-		return nil, nil
+		return nil, files.apply(nil)
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
 	if skip != "" {
@@ -242,7 +294,7 @@ func tlsConfig(m *multi) (*tls.Config, error) {
 		}
 		c.InsecureSkipVerify = b
 	}
-	return c, nil
+	return c, files.apply(c)
 }
 
 func parseSentinel(raw string) (*Spec, error) {
