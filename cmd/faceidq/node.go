@@ -38,7 +38,7 @@ type nodeOpts struct {
 	region, tokens, webhookSecret, webhookAll *option
 	resultTTL                                 *option
 	listen, publicURL                         *option // serve, api
-	metricsListen, concurrency                *option // serve, worker
+	metricsListen, concurrency, callTimeout   *option // serve, worker
 }
 
 func nodeFlags(mode string) (*flags, *nodeOpts) {
@@ -60,6 +60,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 		o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker")
 		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
 		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs handled at once by this process")
+		o.callTimeout = f.opt("call-timeout", "FACEIDQ_CALL_TIMEOUT", "10s", "bound of one upstream call; a call cut by it is retried with backoff")
 	}
 	if mode != "worker" {
 		o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:8080", "HTTP API listen address")
@@ -92,6 +93,7 @@ type nodeConfig struct {
 	allow         webhook.Policy
 	resultTTL     time.Duration
 	concurrency   int
+	callTimeout   time.Duration
 }
 
 func (c *nodeConfig) runsAPI() bool    { return c.mode != "worker" }
@@ -162,6 +164,9 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 		return nil, err
 	}
 	if c.concurrency, err = o.concurrency.positiveInt(); err != nil {
+		return nil, err
+	}
+	if c.callTimeout, err = o.callTimeout.duration(); err != nil {
 		return nil, err
 	}
 	id, key := o.secretID.value, o.secretKey.value
@@ -377,12 +382,8 @@ func startEmbeddedSimulator(log zerolog.Logger) (addr string, stop func(), err e
 	return ln.Addr().String(), func() { cancel(); <-done }, nil
 }
 
-// webhookObserver feeds webhook outcomes to the metrics.
-type webhookObserver struct{ m *metrics.Metrics }
-
-func (o webhookObserver) Delivered(outcome string, d time.Duration) { o.m.ObserveWebhook(outcome, d) }
-
 func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, up faceid.Config) (*worker.Worker, error) {
+	up.Timeout = c.callTimeout
 	client, err := faceid.New(up)
 	if err != nil {
 		return nil, err
@@ -393,7 +394,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	}
 	wlog := log.With().Str("component", "worker").Logger()
 	cfg := worker.Config{
-		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: c.concurrency, ResultTTL: c.resultTTL,
+		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: c.concurrency, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
 		DefaultRegion: c.region, Logger: &wlog, Metrics: m,
 	}
 	if len(c.secrets) > 0 {
@@ -401,7 +402,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 			Enqueuer: asynq.NewClientFromRedisClient(rdb),
 			ErrorHandler: func(jobID string, err error) {
 				wlog.Warn().Err(err).Str("job_id", jobID).Msg("webhook state not recorded")
-			}}, resultsStore(rdb, c), webhookObserver{m})
+			}}, resultsStore(rdb, c), m)
 		if err != nil {
 			return nil, err
 		}
