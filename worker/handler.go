@@ -65,27 +65,40 @@ func (w *Worker) handleApply(ctx context.Context, t *asynq.Task) error {
 	if paused, reason := w.watcher.Paused(); paused {
 		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
 	}
-	attempt, err := w.results.MarkRunning(ctx, p.JobID)
-	switch {
-	case errors.Is(err, results.ErrFinal):
-		// Canceled (or finished by a duplicate) while this run waited for its slot.
-		w.afterFinal(ctx, p, log)
-		return nil
-	case errors.Is(err, results.ErrNotFound):
-		return nil
-	case err != nil:
-		return deferFor(w.cfg.PausedDelay, "mark running: %v", err)
+	// The call goes out right at its slot: the record is marked running (and the
+	// attempt counted) alongside it, not before it, so that a slow Redis round trip
+	// cannot push the call next to the following slot's.
+	type mark struct {
+		attempt int
+		err     error
 	}
-	log = log.With().Int("attempt", attempt).Logger()
-	if attempt == 1 {
-		w.cfg.Metrics.ObservePickup(string(p.Priority), w.cfg.Now().Sub(p.CreatedAt))
-	}
-
+	marked := make(chan mark, 1)
+	go func() {
+		n, err := w.results.MarkRunning(context.WithoutCancel(ctx), p.JobID)
+		marked <- mark{n, err}
+	}()
 	callCtx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
 	start := time.Now()
 	resp, err := w.cfg.Upstream.Apply(callCtx, p.Region, &input)
 	done := time.Now()
 	cancel()
+
+	m := <-marked
+	switch {
+	case errors.Is(m.err, results.ErrFinal):
+		// Canceled (or finished by a duplicate) while this run waited for its slot:
+		// whatever the call returned, the job's outcome is already written.
+		w.afterFinal(ctx, p, log)
+		return nil
+	case errors.Is(m.err, results.ErrNotFound):
+		return nil
+	case m.err != nil:
+		log.Warn().Err(m.err).Msg("could not mark the job running")
+	}
+	log = log.With().Int("attempt", m.attempt).Logger()
+	if m.attempt == 1 {
+		w.cfg.Metrics.ObservePickup(string(p.Priority), w.cfg.Now().Sub(p.CreatedAt))
+	}
 
 	if err == nil {
 		w.cfg.Limiter.Observe(res, done)

@@ -117,8 +117,9 @@ func (m *Manager) Cancel(ctx context.Context, batchID string) (*CancelSummary, e
 // between attempts), exactly as results.Store.Finish makes a job final (same fields,
 // TTL and keys.Done message). KEYS[1] the record; ARGV[1] TTL ms, ARGV[2] JobId,
 // ARGV[3] the done channel, ARGV[4] now. Returns 1 when canceled, 2 when running, 0
-// when final, -1 when missing. A worker waiting for a rate slot with this job finds
-// it final when it marks it running, and drops it without calling the upstream.
+// when final, -1 when missing. A worker already holding a rate slot for this job makes
+// its call, finds the job final when it marks it running, and discards the answer:
+// the canceled outcome stands.
 var cancelNotStarted = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'Status')
 if not st then return -1 end

@@ -70,6 +70,9 @@ type LaneStats struct {
 	Refusals uint64
 	// Canceled is the number of Waits that ended with their context done.
 	Canceled uint64
+	// Late is the number of granted slots dropped because this process woke up too
+	// late for them (see WaitBefore).
+	Late uint64
 	// Wait is the total time granted Waits blocked.
 	Wait time.Duration
 }
@@ -88,8 +91,8 @@ type Stats struct {
 }
 
 type laneCounters struct {
-	grants, refusals, canceled atomic.Uint64
-	wait                       atomic.Int64
+	grants, refusals, canceled, late atomic.Uint64
+	wait                             atomic.Int64
 }
 
 // Limiter paces calls to one upstream across every process that shares its Key.
@@ -273,11 +276,33 @@ func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time)
 		if !sleep(ctx, time.Until(res.Start)) {
 			return canceled("slot")
 		}
+		if late := time.Since(res.Start); late > lateLimit(r.spread) {
+			// A stalled process (a loaded CPU, a GC pause) that calls now could land
+			// next to the following slot's call: more delay than the spread the
+			// spacing allows for. Drop the slot (the rate is only undershot) and
+			// reserve a fresh one.
+			c.late.Add(1)
+			if !held {
+				select {
+				case turn <- struct{}{}:
+					held = true
+				case <-ctx.Done():
+					return canceled("turn")
+				}
+			}
+			continue
+		}
 		res.Waited = time.Since(began)
 		c.grants.Add(1)
 		c.wait.Add(int64(res.Waited))
 		return res, nil
 	}
+}
+
+// lateLimit is how late after its slot a caller may still use it: half the spread
+// the spacing allows for, and at least 2ms (a timer's ordinary lateness).
+func lateLimit(spread time.Duration) time.Duration {
+	return max(spread/2, 2*time.Millisecond)
 }
 
 // spreadFor is the random delay added to a retry: up to a quarter interval for a fresh
@@ -369,7 +394,7 @@ func (l *Limiter) Interval() time.Duration { return time.Duration(l.interval.Loa
 func (l *Limiter) Stats() Stats {
 	lane := func(c *laneCounters) LaneStats {
 		return LaneStats{
-			Grants: c.grants.Load(), Refusals: c.refusals.Load(), Canceled: c.canceled.Load(),
+			Grants: c.grants.Load(), Refusals: c.refusals.Load(), Canceled: c.canceled.Load(), Late: c.late.Load(),
 			Wait: time.Duration(c.wait.Load()),
 		}
 	}

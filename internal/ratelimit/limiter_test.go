@@ -557,3 +557,16 @@ func TestWaitBefore(t *testing.T) {
 		t.Fatalf("a give-up reserved a slot: tat %s → %s", before, after)
 	}
 }
+
+func TestLateLimit(t *testing.T) {
+	for _, tt := range []struct{ spread, want time.Duration }{
+		{0, 2 * time.Millisecond},
+		{time.Millisecond, 2 * time.Millisecond},
+		{10 * time.Millisecond, 5 * time.Millisecond},
+		{40 * time.Millisecond, 20 * time.Millisecond},
+	} {
+		if got := lateLimit(tt.spread); got != tt.want {
+			t.Errorf("lateLimit(%v) = %v, want %v", tt.spread, got, tt.want)
+		}
+	}
+}
