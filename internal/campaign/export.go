@@ -99,22 +99,14 @@ func jobCells(j *tasks.Job) []string {
 }
 
 func (m *Manager) exportJobs(ctx context.Context, batchID string, emit func(any, []string) error) error {
-	list := keys.BatchJobs(batchID)
-	for start := int64(0); ; start += scanChunk {
-		ids, err := m.rdb.LRange(ctx, list, start, start+scanChunk-1).Result()
-		if err != nil {
-			return fmt.Errorf("campaign: export %s: %w", batchID, err)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
+	err := m.eachChunk(ctx, keys.BatchJobs(batchID), func(ids []string) error {
 		pipe := m.rdb.Pipeline()
 		cmds := make([]*redis.MapStringStringCmd, len(ids))
 		for i, id := range ids {
 			cmds[i] = pipe.HGetAll(ctx, keys.Result(id))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("campaign: export %s: %w", batchID, err)
+			return err
 		}
 		for i, id := range ids {
 			job, err := tasks.JobFromRecord(id, cmds[i].Val())
@@ -122,32 +114,26 @@ func (m *Manager) exportJobs(ctx context.Context, batchID string, emit func(any,
 				job = &tasks.Job{JobId: id, Status: StatusExpired, BatchId: batchID}
 			}
 			if err := emit(job, jobCells(job)); err != nil {
-				return fmt.Errorf("campaign: export %s: %w", batchID, err)
+				return err
 			}
 		}
-		if len(ids) < scanChunk {
-			return nil
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("campaign: export %s: %w", batchID, err)
 	}
+	return nil
 }
 
 func (m *Manager) exportLinks(ctx context.Context, batchID string, emit func(any, []string) error) error {
-	list := keys.BatchLinks(batchID)
-	for start := int64(0); ; start += scanChunk {
-		ids, err := m.rdb.LRange(ctx, list, start, start+scanChunk-1).Result()
-		if err != nil {
-			return fmt.Errorf("campaign: export %s: %w", batchID, err)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
+	err := m.eachChunk(ctx, keys.BatchLinks(batchID), func(ids []string) error {
 		pipe := m.rdb.Pipeline()
 		cmds := make([]*redis.MapStringStringCmd, len(ids))
 		for i, id := range ids {
 			cmds[i] = pipe.HGetAll(ctx, keys.Link(id))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("campaign: export %s: %w", batchID, err)
+			return err
 		}
 		links := make([]*Link, len(ids))
 		jpipe := m.rdb.Pipeline()
@@ -163,7 +149,7 @@ func (m *Manager) exportLinks(ctx context.Context, batchID string, emit func(any
 			}
 		}
 		if _, err := jpipe.Exec(ctx); err != nil && err != redis.Nil {
-			return fmt.Errorf("campaign: export %s: %w", batchID, err)
+			return err
 		}
 		for i, l := range links {
 			if jcmds[i] != nil {
@@ -183,11 +169,13 @@ func (m *Manager) exportLinks(ctx context.Context, batchID string, emit func(any
 				}
 			}
 			if err := emit(l, c); err != nil {
-				return fmt.Errorf("campaign: export %s: %w", batchID, err)
+				return err
 			}
 		}
-		if len(ids) < scanChunk {
-			return nil
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("campaign: export %s: %w", batchID, err)
 	}
+	return nil
 }

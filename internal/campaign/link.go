@@ -22,21 +22,14 @@ func (m *Manager) scanLinks(ctx context.Context, batchID string, p *Progress, no
 	}
 	nowS := tasks.FormatTime(now)
 	list := keys.BatchLinks(batchID)
-	for start := int64(0); ; start += scanChunk {
-		ids, err := m.rdb.LRange(ctx, list, start, start+scanChunk-1).Result()
-		if err != nil {
-			return fmt.Errorf("campaign: scan %s: %w", list, err)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
+	err := m.eachChunk(ctx, list, func(ids []string) error {
 		pipe := m.rdb.Pipeline()
 		cmds := make([]*redis.SliceCmd, len(ids))
 		for i, id := range ids {
 			cmds[i] = pipe.HMGet(ctx, keys.Link(id), lRevoked, lExpiresAt, lOpenedAt)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("campaign: scan %s: %w", list, err)
+			return err
 		}
 		for i := range ids {
 			v := cmds[i].Val()
@@ -54,10 +47,12 @@ func (m *Manager) scanLinks(ctx context.Context, batchID string, p *Progress, no
 				p.Counts["unopened"]++
 			}
 		}
-		if len(ids) < scanChunk {
-			return nil
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("campaign: scan %s: %w", list, err)
 	}
+	return nil
 }
 
 // Link is a durable start link of a link-mode campaign (GET /v1/start/{LinkId}).
@@ -136,31 +131,26 @@ return redis.call('HSETNX', KEYS[1], 'Revoked', ARGV[1])
 // revokeAll revokes every link of a link-mode campaign.
 func (m *Manager) revokeAll(ctx context.Context, batchID string, sum *CancelSummary) error {
 	now := tasks.FormatTime(m.cfg.Now())
-	list := keys.BatchLinks(batchID)
-	for start := int64(0); ; start += scanChunk {
-		ids, err := m.rdb.LRange(ctx, list, start, start+scanChunk-1).Result()
-		if err != nil {
-			return fmt.Errorf("campaign: cancel %s: %w", batchID, err)
-		}
+	err := m.eachChunk(ctx, keys.BatchLinks(batchID), func(ids []string) error {
 		pipe := m.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(ids))
 		for i, id := range ids {
 			cmds[i] = revokeLink.Run(ctx, pipe, []string{keys.Link(id)}, now)
 		}
-		if len(ids) > 0 {
-			if _, err := pipe.Exec(ctx); err != nil {
-				return fmt.Errorf("campaign: cancel %s: %w", batchID, err)
-			}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
 		}
 		for _, c := range cmds {
 			if n, _ := c.Int(); n == 1 {
 				sum.Canceled++
 			}
 		}
-		if len(ids) < scanChunk {
-			return nil
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("campaign: cancel %s: %w", batchID, err)
 	}
+	return nil
 }
 
 // bumpGen starts a new minting generation if the link is still at generation

@@ -162,33 +162,47 @@ func (m *Manager) status(ctx context.Context, batchID string) (*Progress, error)
 	return p, nil
 }
 
-// scanJobs calls fn with each id of list and the values of fields of its record.
-func (m *Manager) scanJobs(ctx context.Context, list string, fields []string, fn func(id string, vals []any) error) error {
+// eachChunk calls fn with the ids of list, scanChunk at a time, in list order.
+func (m *Manager) eachChunk(ctx context.Context, list string, fn func(ids []string) error) error {
 	for start := int64(0); ; start += scanChunk {
 		ids, err := m.rdb.LRange(ctx, list, start, start+scanChunk-1).Result()
 		if err != nil {
-			return fmt.Errorf("campaign: scan %s: %w", list, err)
+			return fmt.Errorf("read %s: %w", list, err)
 		}
 		if len(ids) == 0 {
 			return nil
 		}
+		if err := fn(ids); err != nil {
+			return err
+		}
+		if len(ids) < scanChunk {
+			return nil
+		}
+	}
+}
+
+// scanJobs calls fn with each id of list and the values of fields of its record.
+func (m *Manager) scanJobs(ctx context.Context, list string, fields []string, fn func(id string, vals []any) error) error {
+	err := m.eachChunk(ctx, list, func(ids []string) error {
 		pipe := m.rdb.Pipeline()
 		cmds := make([]*redis.SliceCmd, len(ids))
 		for i, id := range ids {
 			cmds[i] = pipe.HMGet(ctx, keys.Result(id), fields...)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("campaign: scan %s: %w", list, err)
+			return err
 		}
 		for i, id := range ids {
 			if err := fn(id, cmds[i].Val()); err != nil {
 				return err
 			}
 		}
-		if len(ids) < scanChunk {
-			return nil
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("campaign: scan %s: %w", list, err)
 	}
+	return nil
 }
 
 // Bar renders p as one line for a terminal: a bar of width cells, the share of final
