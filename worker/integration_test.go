@@ -10,14 +10,13 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/pipeline"
-	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/workertest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 	"github.com/faceidq/faceidq/worker"
@@ -36,28 +35,8 @@ type cluster struct {
 // connection, upstream client and limiter instance (sharing only Redis).
 func (c *cluster) startWorker(t *testing.T) *worker.Worker {
 	t.Helper()
-	rdb := c.red.Client(t)
 	id, key := c.sim.Credential()
-	client, err := faceid.New(faceid.Config{Endpoint: c.endpoint, SecretID: id, SecretKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: keys.Limiter(client.Account(), faceid.Action, client.Endpoint()), Rate: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(worker.Config{
-		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: 8,
-		Backoff: worker.BackoffConfig{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Shutdown)
-	return w
+	return workertest.Start(t, c.red.Client(t), workertest.Upstream{Endpoint: c.endpoint, SecretID: id, SecretKey: key})
 }
 
 func setupCluster(t *testing.T, faults simulator.Faults) *cluster {

@@ -10,12 +10,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/faceidq/faceidq/internal/faceid"
-	"github.com/faceidq/faceidq/internal/keys"
-	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redisconn"
 	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/workertest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 	"github.com/faceidq/faceidq/worker"
@@ -64,28 +62,8 @@ func setup(t *testing.T, url string) *bundle {
 // startWorker starts one worker with its own connections, upstream client and limiter.
 func (b *bundle) startWorker(t *testing.T) *worker.Worker {
 	t.Helper()
-	rdb := b.connect(t)
 	id, key := b.sim.Credential()
-	client, err := faceid.New(faceid.Config{Endpoint: b.endpoint, SecretID: id, SecretKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: keys.Limiter(client.Account(), faceid.Action, client.Endpoint()), Rate: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(worker.Config{
-		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: 8,
-		Backoff: worker.BackoffConfig{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Shutdown)
-	return w
+	return workertest.Start(t, b.connect(t), workertest.Upstream{Endpoint: b.endpoint, SecretID: id, SecretKey: key})
 }
 
 // waitFinal waits until every job in ids is final or the deadline passes, and returns

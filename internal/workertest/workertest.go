@@ -1,0 +1,48 @@
+// Package workertest starts faceidq workers for tests, assembled as a worker process
+// assembles itself: its own upstream client and global-limiter instance, sharing
+// only Redis with the other workers, and a short retry backoff.
+package workertest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/ratelimit"
+	"github.com/faceidq/faceidq/worker"
+)
+
+// Upstream names the upstream a test worker calls.
+type Upstream struct {
+	Endpoint            string // e.g. the simulator's http://127.0.0.1:port
+	SecretID, SecretKey string
+}
+
+// Start starts a worker on rdb calling up at 20 calls/s with concurrency 8, and
+// shuts it down when the test ends.
+func Start(tb testing.TB, rdb redis.UniversalClient, up Upstream) *worker.Worker {
+	tb.Helper()
+	client, err := faceid.New(faceid.Config{Endpoint: up.Endpoint, SecretID: up.SecretID, SecretKey: up.SecretKey})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: keys.Limiter(client.Account(), faceid.Action, client.Endpoint()), Rate: 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{
+		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: 8,
+		Backoff: worker.BackoffConfig{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(w.Shutdown)
+	return w
+}
