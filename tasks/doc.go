@@ -1,8 +1,7 @@
-// Package tasks is the contract between faceidq's producers and its workers: task type
-// names, queues and priority lanes, the payload of a token-apply task, the JobId scheme,
-// job states, and the job record kept in Redis under keys.Result (field names and
-// formats are part of the product's public interface).
+// Package tasks is the contract between faceidq's producers and its workers: one task
+// type per upstream action, queues and priority lanes, payloads, the JobId scheme, job
+// states, and the job record kept in Redis (public field names and formats).
 //
-// Producers (package producer) and workers (package worker) both import tasks and never
-// each other.
+// Producers and workers both import tasks and never each other. A payload never
+// carries image bytes.
 package tasks

@@ -7,7 +7,7 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// Task type names, noun:verb.
+// Task type names, noun:verb: one per upstream action, and the webhook delivery.
 const (
 	// TypeApplyToken calls ApplyWebVerificationBizTokenIntl for one job.
 	TypeApplyToken = "faceid:apply_token"
@@ -22,7 +22,8 @@ const (
 	QueueWebhooks    = "webhooks"
 )
 
-// TokenQueues are the queues that hold token-apply tasks, highest priority first.
+// TokenQueues are the queues (the lanes) that hold the tasks of every upstream action,
+// highest priority first.
 var TokenQueues = []string{QueueInteractive, QueueBatch}
 
 // Priority is a job's lane. Interactive jobs (a person waiting on a page) are served
@@ -75,7 +76,7 @@ func (s Status) Final() bool {
 	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
 }
 
-// AsynqMaxRetry is the retry limit producers give every token task. It is a guard
+// AsynqMaxRetry is the retry limit producers give every action's task. It is a guard
 // only: the worker spends its own retry budget, because asynq archives a task whose
 // retry count is exhausted even when it is only deferred (rate limited, paused).
 const AsynqMaxRetry = 10000
@@ -85,6 +86,14 @@ const AsynqMaxRetry = 10000
 // job is refused with asynq.ErrTaskIDConflict), the AsynqMaxRetry guard, and timeout
 // as the bound of one run.
 func NewApplyTask(prio Priority, jobID string, payload []byte, timeout time.Duration) *asynq.Task {
-	return asynq.NewTask(TypeApplyToken, payload,
-		asynq.Queue(prio.Queue()), asynq.TaskID(jobID), asynq.MaxRetry(AsynqMaxRetry), asynq.Timeout(timeout))
+	return NewTask(TypeApplyToken, prio, jobID, payload, timeout)
+}
+
+// NewTask returns an asynq task of type typ (an action's task type) on the lane of
+// prio, with the options every producer gives it: id as task id (a second enqueue
+// with the same id is refused with asynq.ErrTaskIDConflict while the first is
+// queued), the AsynqMaxRetry guard, and timeout as the bound of one run.
+func NewTask(typ string, prio Priority, id string, payload []byte, timeout time.Duration) *asynq.Task {
+	return asynq.NewTask(typ, payload,
+		asynq.Queue(prio.Queue()), asynq.TaskID(id), asynq.MaxRetry(AsynqMaxRetry), asynq.Timeout(timeout))
 }

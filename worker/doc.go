@@ -1,19 +1,11 @@
-// Package worker is the drain side of faceidq: an asynq server that takes token-apply
-// jobs lane by lane (interactive strictly before batch), waits for a slot of the
-// global rate limiter, calls the upstream and acts on the error class:
+// Package worker is the drain side of faceidq: an asynq server that runs the tasks of
+// every upstream action (one file each, action_*.go) through one pipeline: validate,
+// take a slot of the action's own global budget in the job's lane, call, classify the
+// outcome with faceid's code table, and record it.
 //
-//   - success: the job is succeeded, with BizToken, VerificationURL, ExpiresAt,
-//     RequestId and Attempts; its JobId is published on keys.Done;
-//   - retryable (InternalError, network, timeouts, 5xx): retried with exponential
-//     backoff and jitter (cenkalti/backoff), the first retries within a second or two,
-//     until Config.MaxRetries is spent; the job shows "retrying" with its last error;
-//   - rate-limited (RequestLimitExceeded): retried soon without spending an attempt,
-//     and the global limiter slows down;
-//   - permanent: failed at once with the upstream's code and message;
-//   - account-level: no job is failed for it; the pipeline switch is turned off, so
-//     every worker stops calling the upstream until an operator resumes it (or, for
-//     UnauthorizedOperation.Activating, a probe finds the account active again).
-//
-// Webhook deliveries run on a second asynq server in the same process, on their own
-// queue and concurrency, so a slow receiver never holds a token-apply worker.
+// Interactive tasks are served before batch tasks, at dequeue and at the limiter. A
+// deferral (rate limited, paused, no slot in time, shutting down) spends no attempt;
+// an account-level error fails no job and pauses the pipeline instead. Recording is
+// idempotent, so a task run twice (after a crash) keeps its first outcome. Webhook
+// deliveries run on a second server, so a slow receiver never holds an upstream call.
 package worker

@@ -38,7 +38,8 @@ func (w *Worker) probe(ctx context.Context, reason string) {
 	if err != nil || !ok {
 		return
 	}
-	res, err := w.cfg.Limiter.WaitBefore(ctx, ratelimit.Interactive, time.Time{})
+	lim := w.limiters[faceid.Action]
+	res, err := lim.WaitBefore(ctx, ratelimit.Interactive, time.Time{})
 	if err != nil {
 		return
 	}
@@ -46,7 +47,7 @@ func (w *Worker) probe(ctx context.Context, reason string) {
 	defer cancel()
 	redirect := w.cfg.ProbeRedirectURL
 	_, err = w.cfg.Upstream.Apply(callCtx, w.cfg.DefaultRegion, &faceid.ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: &redirect})
-	w.cfg.Limiter.Observe(res, time.Now())
+	lim.Observe(res, time.Now())
 	if err != nil && faceid.Classify(err) == faceid.Account {
 		code, _, _ := describe(err)
 		w.log.Warn().Str("code", code).Str("paused_for", reason).Msg("pipeline probe: the account is still not usable; staying paused")

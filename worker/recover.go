@@ -25,6 +25,12 @@ import (
 // requeued task that had already called the upstream calls it again: duplicates are
 // bounded by the calls in flight at the crash, and the result store keeps the first
 // final result.
+//
+// asynq's public API cannot do this move: its Inspector lists orphaned tasks
+// (TaskInfo.IsOrphaned) but refuses to run, archive or delete an active one. So the
+// script below writes asynq's own layout (internal/base: ActiveKey, LeaseKey,
+// PendingKey, TaskKey) exactly as its rdb.Requeue does; TestRecoverPinsAsynqKeyLayout
+// pins that layout against the asynq version in go.mod.
 
 // recoverExpired requeues tasks of one queue whose lease expired before ARGV[1].
 // KEYS: lease zset, active list, pending list (one {queue} slot); ARGV[2] the task
@@ -41,6 +47,7 @@ end
 return #ids
 `)
 
+// asynqKey is asynq's key of a queue: base.QueueKeyPrefix(queue) + suffix.
 func asynqKey(queue, suffix string) string { return "asynq:{" + queue + "}:" + suffix }
 
 // recoverOnce requeues the expired tasks of every queue this worker serves and

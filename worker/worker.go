@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,18 +21,24 @@ import (
 	"github.com/faceidq/faceidq/tasks"
 )
 
-// Upstream is the upstream client as the worker uses it (faceid.Client).
+// Upstream is the upstream client as the worker uses it (faceid.Client): one method
+// per action.
 type Upstream interface {
 	Apply(ctx context.Context, region string, p *faceid.ApplyWebVerificationBizTokenIntlRequestParams) (*faceid.ApplyWebVerificationBizTokenIntlResponseParams, error)
 }
 
-// Limiter is the global rate limiter as the worker uses it (ratelimit.Limiter).
+// Limiter is one action's global rate limiter as the worker uses it (ratelimit.Limiter).
 type Limiter interface {
 	WaitBefore(ctx context.Context, lane ratelimit.Lane, deadline time.Time) (ratelimit.Reservation, error)
 	Observe(res ratelimit.Reservation, done time.Time)
 	Penalize(ctx context.Context, res ratelimit.Reservation) error
 	Interval() time.Duration
 }
+
+// LimiterFunc returns the global limiter of one upstream action (faceid.Action…): the
+// budget of the account, that action and the endpoint, i.e. a ratelimit.Limiter on
+// keys.Limiter(account, action, endpoint).
+type LimiterFunc func(action string) (Limiter, error)
 
 // Webhooks is the webhook sender as the worker uses it (webhook.Sender): it makes
 // the delivery task of a final job and processes delivery tasks.
@@ -50,12 +57,16 @@ type Config struct {
 	Redis redis.UniversalClient
 	// Upstream calls the API. Required.
 	Upstream Upstream
-	// Limiter paces upstream calls globally. Required.
+	// Limiters gives each action its budget; New calls it once per action the worker
+	// runs. Required unless Limiter is set.
+	Limiters LimiterFunc
+	// Limiter, when Limiters is nil, paces every action with this one limiter (a
+	// worker that runs one action, or tests).
 	Limiter Limiter
 	// Webhooks delivers final jobs to their CallbackURL. Nil: no webhooks.
 	Webhooks Webhooks
 
-	// Concurrency is the number of token jobs handled at once by this process.
+	// Concurrency is the number of tasks (of every action) handled at once by this process.
 	// Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream latency).
 	Concurrency int
 	// WebhookConcurrency is the number of webhook deliveries at once. Defaults to 16.
@@ -112,48 +123,25 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (c Config) withDefaults() (Config, error) {
-	switch {
-	case c.Redis == nil:
-		return c, errors.New("worker: Config.Redis is required")
-	case c.Upstream == nil:
-		return c, errors.New("worker: Config.Upstream is required")
-	case c.Limiter == nil:
-		return c, errors.New("worker: Config.Limiter is required")
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 32
-	}
-	if c.WebhookConcurrency <= 0 {
-		c.WebhookConcurrency = 16
-	}
-	if c.MaxRetries <= 0 {
-		c.MaxRetries = 15
-	}
+func (c Config) withDefaults() Config {
+	c.Concurrency = cmp.Or(c.Concurrency, 32)
+	c.WebhookConcurrency = cmp.Or(c.WebhookConcurrency, 16)
+	c.MaxRetries = cmp.Or(c.MaxRetries, 15)
 	c.Backoff = c.Backoff.withDefaults()
-	def(&c.ResultTTL, results.DefaultTTL)
-	def(&c.TokenValidity, 10*time.Minute)
-	def(&c.CallTimeout, 10*time.Second)
-	def(&c.MaxSlotWait, 5*time.Second)
-	def(&c.RateLimitedDelay, 250*time.Millisecond)
-	def(&c.PausedDelay, 2*time.Second)
-	def(&c.PollInterval, 10*time.Millisecond)
-	def(&c.DelayedCheckInterval, 100*time.Millisecond)
-	def(&c.ShutdownTimeout, c.CallTimeout+5*time.Second)
-	def(&c.ProbeInterval, 30*time.Second)
-	def(&c.RecoverInterval, 2*time.Second)
-	def(&c.RecoverSkew, 3*time.Second)
-	if c.DefaultRegion == "" {
-		c.DefaultRegion = faceid.DefaultRegion
-	}
-	if c.ProbeRedirectURL == "" {
-		c.ProbeRedirectURL = "https://example.com/faceidq-probe"
-	}
+	c.ResultTTL = cmp.Or(c.ResultTTL, results.DefaultTTL)
+	c.TokenValidity = cmp.Or(c.TokenValidity, 10*time.Minute)
+	c.CallTimeout = cmp.Or(c.CallTimeout, 10*time.Second)
+	c.MaxSlotWait = cmp.Or(c.MaxSlotWait, 5*time.Second)
+	c.RateLimitedDelay = cmp.Or(c.RateLimitedDelay, 250*time.Millisecond)
+	c.PausedDelay = cmp.Or(c.PausedDelay, 2*time.Second)
+	c.PollInterval = cmp.Or(c.PollInterval, 10*time.Millisecond)
+	c.DelayedCheckInterval = cmp.Or(c.DelayedCheckInterval, 100*time.Millisecond)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, c.CallTimeout+5*time.Second)
+	c.ProbeInterval = cmp.Or(c.ProbeInterval, 30*time.Second)
+	c.RecoverInterval = cmp.Or(c.RecoverInterval, 2*time.Second)
+	c.RecoverSkew = cmp.Or(c.RecoverSkew, 3*time.Second)
+	c.DefaultRegion = cmp.Or(c.DefaultRegion, faceid.DefaultRegion)
+	c.ProbeRedirectURL = cmp.Or(c.ProbeRedirectURL, "https://example.com/faceidq-probe")
 	if c.Logger == nil {
 		nop := zerolog.Nop()
 		c.Logger = &nop
@@ -161,10 +149,43 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return c, nil
+	return c
 }
 
-// Worker drains token-apply jobs and webhook deliveries.
+func (c Config) validate() error {
+	switch {
+	case c.Redis == nil:
+		return errors.New("worker: Config.Redis is required")
+	case c.Upstream == nil:
+		return errors.New("worker: Config.Upstream is required")
+	case c.Limiters == nil && c.Limiter == nil:
+		return errors.New("worker: Config.Limiters (or Limiter) is required")
+	case c.Concurrency < 0, c.WebhookConcurrency < 0, c.MaxRetries < 0:
+		return errors.New("worker: Config.Concurrency, WebhookConcurrency and MaxRetries must not be negative")
+	}
+	for name, d := range map[string]time.Duration{
+		"ResultTTL": c.ResultTTL, "TokenValidity": c.TokenValidity, "CallTimeout": c.CallTimeout,
+		"MaxSlotWait": c.MaxSlotWait, "RateLimitedDelay": c.RateLimitedDelay, "PausedDelay": c.PausedDelay,
+		"PollInterval": c.PollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
+		"ShutdownTimeout": c.ShutdownTimeout, "ProbeInterval": c.ProbeInterval,
+		"RecoverInterval": c.RecoverInterval, "RecoverSkew": c.RecoverSkew,
+	} {
+		if d < 0 {
+			return fmt.Errorf("worker: Config.%s must not be negative, got %v", name, d)
+		}
+	}
+	return nil
+}
+
+// limiter returns the budget of one action.
+func (c Config) limiter(action string) (Limiter, error) {
+	if c.Limiters == nil {
+		return c.Limiter, nil
+	}
+	return c.Limiters(action)
+}
+
+// Worker drains the tasks of every action (upstream calls) and webhook deliveries.
 type Worker struct {
 	cfg      Config
 	log      zerolog.Logger
@@ -175,6 +196,8 @@ type Worker struct {
 	client   *asynq.Client
 	tokens   *asynq.Server
 	webhooks *asynq.Server
+	mux      *asynq.ServeMux
+	limiters map[string]Limiter // by upstream action
 
 	stopCtx  context.Context // done when shutdown begins: no new upstream call starts
 	stop     context.CancelFunc
@@ -185,19 +208,24 @@ type Worker struct {
 
 // New returns a Worker; Start runs it.
 func New(cfg Config) (*Worker, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	sw := pipeline.New(cfg.Redis)
 	w := &Worker{
-		cfg:     cfg,
-		log:     *cfg.Logger,
-		results: results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
-		images:  images.New(cfg.Redis, images.Config{}),
-		switch_: sw,
-		watcher: pipeline.NewWatcher(sw),
-		client:  asynq.NewClientFromRedisClient(cfg.Redis),
+		cfg:      cfg,
+		log:      *cfg.Logger,
+		results:  results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		images:   images.New(cfg.Redis, images.Config{}),
+		switch_:  sw,
+		watcher:  pipeline.NewWatcher(sw),
+		client:   asynq.NewClientFromRedisClient(cfg.Redis),
+		mux:      asynq.NewServeMux(),
+		limiters: map[string]Limiter{},
+	}
+	if err := actionsOf(w); err != nil {
+		return nil, err
 	}
 	w.stopCtx, w.stop = context.WithCancel(context.Background())
 	alog := asynqLogger{w.log.With().Str("component", "asynq").Logger()}
@@ -236,9 +264,7 @@ func (w *Worker) Start() error {
 		cancel()
 		return fmt.Errorf("worker: read pipeline switch: %w", err)
 	}
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(tasks.TypeApplyToken, w.handleApply)
-	if err := w.tokens.Start(mux); err != nil {
+	if err := w.tokens.Start(w.mux); err != nil {
 		cancel()
 		return fmt.Errorf("worker: start token server: %w", err)
 	}

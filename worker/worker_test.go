@@ -47,6 +47,20 @@ func (f *fakeUpstream) Apply(ctx context.Context, region string, p *faceid.Apply
 	return &faceid.ApplyWebVerificationBizTokenIntlResponseParams{BizToken: &tok, VerificationURL: &url, RequestId: &rid}, nil
 }
 
+// setScript scripts the answers to calls for RedirectURL u.
+func (f *fakeUpstream) setScript(u string, errs ...error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.script[u] = errs
+}
+
+// image returns the image the last call for u carried.
+func (f *fakeUpstream) image(u string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.images[u]
+}
+
 func (f *fakeUpstream) count(u string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -71,6 +85,7 @@ type testBundle struct {
 	upstream *fakeUpstream
 	limiter  *freeLimiter
 	producer *producer.Producer
+	budgets  []string // the actions the worker asked a limiter for
 }
 
 func setup(t *testing.T) (*Worker, *testBundle) {
@@ -88,7 +103,11 @@ func setup(t *testing.T) (*Worker, *testBundle) {
 		t.Fatal(err)
 	}
 	w, err := New(Config{
-		Redis: rdb, Upstream: b.upstream, Limiter: b.limiter, Concurrency: 4,
+		Redis: rdb, Upstream: b.upstream, Concurrency: 4,
+		Limiters: func(action string) (Limiter, error) {
+			b.budgets = append(b.budgets, action)
+			return b.limiter, nil
+		},
 		MaxRetries: 2, Backoff: BackoffConfig{Initial: time.Millisecond, Max: 5 * time.Millisecond},
 		RateLimitedDelay: time.Millisecond, PausedDelay: 20 * time.Millisecond, DelayedCheckInterval: 10 * time.Millisecond,
 	})
@@ -152,7 +171,7 @@ func TestWorkerErrorClasses(t *testing.T) {
 
 	t.Run("transient then success", func(t *testing.T) {
 		u := "https://example.com/transient"
-		b.upstream.script[u] = []error{apiErr("InternalError"), apiErr("InternalError")}
+		b.upstream.setScript(u, apiErr("InternalError"), apiErr("InternalError"))
 		j := b.waitFinal(t, b.submit(t, u, nil))
 		if j.Status != tasks.StatusSucceeded || j.Attempts != 3 || b.upstream.count(u) != 3 {
 			t.Fatalf("job = %+v, calls %d", j, b.upstream.count(u))
@@ -161,7 +180,7 @@ func TestWorkerErrorClasses(t *testing.T) {
 
 	t.Run("retries exhausted", func(t *testing.T) {
 		u := "https://example.com/exhausted"
-		b.upstream.script[u] = []error{apiErr("InternalError"), apiErr("InternalError"), apiErr("InternalError"), apiErr("InternalError")}
+		b.upstream.setScript(u, apiErr("InternalError"), apiErr("InternalError"), apiErr("InternalError"), apiErr("InternalError"))
 		j := b.waitFinal(t, b.submit(t, u, nil))
 		if j.Status != tasks.StatusFailed || j.Error == nil || j.Error.Code != "InternalError" || b.upstream.count(u) != 3 {
 			t.Fatalf("job = %+v, calls %d (want 1 + MaxRetries 2)", j, b.upstream.count(u))
@@ -170,7 +189,7 @@ func TestWorkerErrorClasses(t *testing.T) {
 
 	t.Run("permanent fails after exactly one call", func(t *testing.T) {
 		u := "https://example.com/permanent"
-		b.upstream.script[u] = []error{apiErr("InvalidParameterValue")}
+		b.upstream.setScript(u, apiErr("InvalidParameterValue"))
 		j := b.waitFinal(t, b.submit(t, u, nil))
 		if j.Status != tasks.StatusFailed || j.Error.Code != "InvalidParameterValue" || j.Error.Message == "" || b.upstream.count(u) != 1 {
 			t.Fatalf("job = %+v, calls %d", j, b.upstream.count(u))
@@ -183,7 +202,7 @@ func TestWorkerErrorClasses(t *testing.T) {
 		for i := 0; i < 5; i++ { // more than MaxRetries: none of them may count
 			script = append(script, apiErr("RequestLimitExceeded"))
 		}
-		b.upstream.script[u] = script
+		b.upstream.setScript(u, script...)
 		before := b.limiter.penalties.Load()
 		j := b.waitFinal(t, b.submit(t, u, nil))
 		if j.Status != tasks.StatusSucceeded || b.upstream.count(u) != 6 {
@@ -201,7 +220,7 @@ func TestWorkerErrorClasses(t *testing.T) {
 		if j.Status != tasks.StatusSucceeded {
 			t.Fatalf("job = %+v", j)
 		}
-		if got := b.upstream.images[u]; got != "iVBORw0KGgo=" {
+		if got := b.upstream.image(u); got != "iVBORw0KGgo=" {
 			t.Fatalf("upstream got image %q, want the stripped base64", got)
 		}
 		// The image is released right after the result is written.
@@ -219,7 +238,7 @@ func TestWorkerAccountErrorPausesPipeline(t *testing.T) {
 	w, b := setup(t)
 	ctx := context.Background()
 	u := "https://example.com/arrears"
-	b.upstream.script[u] = []error{apiErr("UnauthorizedOperation.Arrears")}
+	b.upstream.setScript(u, apiErr("UnauthorizedOperation.Arrears"))
 	id := b.submit(t, u, nil)
 
 	deadline := time.Now().Add(10 * time.Second)
@@ -337,7 +356,7 @@ func TestOutageRecoveryRunsBackedOffJobs(t *testing.T) {
 	b := &testBundle{producer: p}
 
 	down := "https://example.com/during-outage"
-	up.script[down] = []error{&faceid.APIError{Code: "ClientError.NetworkError", Message: "Fail to get response"}}
+	up.setScript(down, &faceid.APIError{Code: "ClientError.NetworkError", Message: "Fail to get response"})
 	id := b.submit(t, down, nil)
 	deadline := time.Now().Add(5 * time.Second)
 	for up.count(down) == 0 {
@@ -372,7 +391,7 @@ func TestActivatingResumesByItself(t *testing.T) {
 	}
 	defer w.Shutdown()
 	u := "https://example.com/activating"
-	up.script[u] = []error{apiErr("UnauthorizedOperation.Activating")}
+	up.setScript(u, apiErr("UnauthorizedOperation.Activating"))
 	b := &testBundle{producer: p}
 	id := b.submit(t, u, nil)
 	if j := b.waitFinal(t, id); j.Status != tasks.StatusSucceeded {

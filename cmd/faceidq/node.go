@@ -19,7 +19,6 @@ import (
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/httpapi"
-	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redisconn"
@@ -388,14 +387,11 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	if err != nil {
 		return nil, err
 	}
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: keys.Limiter(client.Account(), faceid.Action, client.Endpoint()), Rate: c.rate})
-	if err != nil {
-		return nil, err
-	}
 	wlog := log.With().Str("component", "worker").Logger()
 	cfg := worker.Config{
-		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: c.concurrency, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
+		Redis: rdb, Upstream: client, Concurrency: c.concurrency, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
 		DefaultRegion: c.region, Logger: &wlog, Metrics: m,
+		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: c.rate}),
 	}
 	if len(c.secrets) > 0 {
 		sender, err := webhook.New(webhook.Config{Secrets: c.secrets, Policy: c.allow, Redis: rdb,

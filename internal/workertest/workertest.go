@@ -10,7 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/faceid"
-	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/worker"
 )
@@ -21,7 +20,7 @@ type Upstream struct {
 	SecretID, SecretKey string
 }
 
-// Start starts a worker on rdb calling up at 20 calls/s with concurrency 8, and
+// Start starts a worker on rdb calling up at 20 calls/s per action with concurrency 8, and
 // shuts it down when the test ends.
 func Start(tb testing.TB, rdb redis.UniversalClient, up Upstream) *worker.Worker {
 	tb.Helper()
@@ -29,13 +28,10 @@ func Start(tb testing.TB, rdb redis.UniversalClient, up Upstream) *worker.Worker
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: keys.Limiter(client.Account(), faceid.Action, client.Endpoint()), Rate: 20})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	w, err := worker.New(worker.Config{
-		Redis: rdb, Upstream: client, Limiter: lim, Concurrency: 8,
-		Backoff: worker.BackoffConfig{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+		Redis: rdb, Upstream: client, Concurrency: 8,
+		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: 20}),
+		Backoff:  worker.BackoffConfig{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
 	})
 	if err != nil {
 		tb.Fatal(err)

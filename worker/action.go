@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// action is one upstream action the worker runs: the tasks of one type, paced by the
+// budget of one (account, action, endpoint). The pipeline (pipeline.go) drives every
+// task through the same steps and calls the action for what only it knows:
+//
+//	decode, validate  the task and its job's state: is there anything to call?
+//	inputs            what the call needs that the task does not carry (an image)
+//	budget            a slot of the action's limiter, in the job's lane (pipeline)
+//	begin ‖ call      the attempt is recorded alongside the upstream call
+//	classify          faceid.Classify sorts a failure (pipeline)
+//	record            succeed, fail, retrying; finished for a job found final
+//
+// P is a decoded task, R the upstream's answer. Adding an action is one file that
+// implements this interface, one line in actionsOf, and its codes' rows in the one
+// code table (internal/faceid/errors.go).
+type action[P, R any] interface {
+	// taskType is the asynq task type the action runs (tasks.Type…).
+	taskType() string
+	// name is the upstream action (faceid.Action…): the budget is the limiter of
+	// the account, this name and the endpoint.
+	name() string
+
+	// decode parses a task's payload. An error drops the task (asynq.SkipRetry).
+	decode(payload []byte) (P, job, error)
+	// validate checks the job's state: false when there is nothing to call (the job
+	// is gone, or final and its follow-ups done), or an error the handler returns.
+	validate(ctx context.Context, p P, log zerolog.Logger) (bool, error)
+	// inputs reads what the call needs that the payload does not carry. A non-nil
+	// error is returned by the handler (a deferral, or fail's error).
+	inputs(ctx context.Context, p P, log zerolog.Logger) error
+	// begin records that an attempt starts and returns its number; it runs
+	// alongside call. results.ErrFinal: the job's outcome is already written;
+	// results.ErrNotFound: the job is gone.
+	begin(ctx context.Context, p P) (int, error)
+	// call makes the upstream call.
+	call(ctx context.Context, p P) (R, error)
+
+	// succeed records the answer as the job's outcome and runs its follow-ups.
+	succeed(ctx context.Context, p P, r R, log zerolog.Logger) error
+	// fail records a final failure and runs its follow-ups; its error ends the task.
+	fail(ctx context.Context, p P, log zerolog.Logger, code, message string) error
+	// retrying records that the job waits for another attempt after code.
+	retrying(ctx context.Context, p P, code, message string)
+	// finished runs the follow-ups of a job found final (a duplicate run); they
+	// are idempotent.
+	finished(ctx context.Context, p P, log zerolog.Logger)
+}
+
+// job is what the pipeline knows of a task, whatever its action.
+type job struct {
+	id        string
+	lane      tasks.Priority
+	batchID   string
+	createdAt time.Time
+}
+
+// actionsOf registers every action the worker runs, one line each.
+func actionsOf(w *Worker) error {
+	return register(w, applyAction{w})
+}
+
+// register gives action a its budget (Config.Limiters) and routes its task type to
+// the pipeline.
+func register[P, R any](w *Worker, a action[P, R]) error {
+	lim, err := w.cfg.limiter(a.name())
+	if err != nil {
+		return fmt.Errorf("worker: limiter of %s: %w", a.name(), err)
+	}
+	w.limiters[a.name()] = lim
+	w.mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim})
+	return nil
+}
+
+// handler runs the tasks of one action through the pipeline.
+type handler[P, R any] struct {
+	w   *Worker
+	a   action[P, R]
+	lim Limiter
+}
+
+var _ asynq.Handler = (*handler[int, int])(nil)

@@ -1,0 +1,202 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/ratelimit"
+	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// ProcessTask runs one task of h's action: validate → budget → call → classify →
+// record (see action).
+func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	w, a := h.w, h.a
+	p, j, err := a.decode(t.Payload())
+	if err != nil {
+		w.log.Error().Err(err).Str("type", t.Type()).Msg("dropping a task whose payload cannot be read")
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	log := w.log.With().Str("job_id", j.id).Str("lane", string(j.lane)).Logger()
+	if j.batchID != "" {
+		log = log.With().Str("batch_id", j.batchID).Logger()
+	}
+
+	if ok, err := a.validate(ctx, p, log); !ok || err != nil {
+		return err
+	}
+	if paused, reason := w.watcher.Paused(); paused {
+		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
+	}
+	if err := a.inputs(ctx, p, log); err != nil {
+		return err
+	}
+
+	res, err := w.waitSlot(ctx, h.lim, j.lane)
+	if err != nil {
+		return err
+	}
+	if paused, reason := w.watcher.Paused(); paused {
+		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
+	}
+	// The call goes out right at its slot: the attempt is recorded (the job marked
+	// running) alongside it, not before it, so that a slow Redis round trip cannot
+	// push the call next to the following slot's.
+	type mark struct {
+		attempt int
+		err     error
+	}
+	marked := make(chan mark, 1)
+	go func() {
+		n, err := a.begin(context.WithoutCancel(ctx), p)
+		marked <- mark{n, err}
+	}()
+	callCtx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
+	start := time.Now()
+	resp, err := a.call(callCtx, p)
+	done := time.Now()
+	cancel()
+
+	m := <-marked
+	switch {
+	case errors.Is(m.err, results.ErrFinal):
+		// Canceled (or finished by a duplicate) while this run waited for its slot:
+		// whatever the call returned, the job's outcome is already written.
+		a.finished(ctx, p, log)
+		return nil
+	case errors.Is(m.err, results.ErrNotFound):
+		return nil
+	case m.err != nil:
+		log.Warn().Err(m.err).Msg("could not mark the job running")
+	}
+	log = log.With().Int("attempt", m.attempt).Logger()
+	if m.attempt == 1 {
+		w.cfg.Metrics.ObservePickup(string(j.lane), w.cfg.Now().Sub(j.createdAt))
+	}
+
+	if err == nil {
+		h.lim.Observe(res, done)
+		w.cfg.Metrics.ObserveUpstream("OK", "ok", done.Sub(start))
+		w.upstreamUp(ctx)
+		return a.succeed(ctx, p, resp, log)
+	}
+	code, message, requestID := describe(err)
+	class := faceid.Classify(err)
+	var apiErr *faceid.APIError
+	if errors.As(err, &apiErr) && apiErr.RequestID != "" {
+		h.lim.Observe(res, done) // the upstream answered: its timing counts
+	}
+	w.cfg.Metrics.ObserveUpstream(code, className(class), done.Sub(start))
+	log = log.With().Str("code", code).Str("request_id", requestID).Logger()
+
+	switch class {
+	case faceid.RateLimited:
+		if err := h.lim.Penalize(ctx, res); err != nil {
+			log.Warn().Err(err).Msg("could not slow the limiter down")
+		}
+		w.cfg.Metrics.ObservePenalty()
+		w.cfg.Metrics.ObserveRetry(className(class))
+		log.Warn().Msg("upstream rate limit hit: slowing down and retrying without spending an attempt")
+		a.retrying(ctx, p, code, message)
+		return deferFor(w.cfg.RateLimitedDelay, "rate limited (%s)", code)
+
+	case faceid.Account:
+		changed, perr := w.switch_.Pause(ctx, code)
+		if perr != nil {
+			log.Error().Err(perr).Msg("could not pause the pipeline")
+		}
+		if changed {
+			w.cfg.Metrics.SetPaused(true)
+			log.Error().Str("message", message).
+				Msg("PIPELINE PAUSED: the upstream answered an account-level error; no job is failed for it; " +
+					"jobs wait in their queues until the account is fixed and `faceidq resume` is run")
+		}
+		_ = w.watcher.Refresh(ctx)
+		a.retrying(ctx, p, code, "pipeline paused: "+message)
+		w.cfg.Metrics.ObserveRetry(className(class))
+		return deferFor(w.cfg.PausedDelay, "account-level error %s", code)
+
+	case faceid.Permanent:
+		return a.fail(ctx, p, log, code, message)
+	}
+
+	// Retryable.
+	if outageError(code) {
+		w.markUpstreamDown(ctx)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	if retried >= w.cfg.MaxRetries {
+		log.Warn().Int("retries", retried).Msg("retries exhausted")
+		return a.fail(ctx, p, log, code, message)
+	}
+	w.cfg.Metrics.ObserveRetry(className(class))
+	log.Info().Int("retries", retried).Msg("transient upstream error; retrying with backoff")
+	a.retrying(ctx, p, code, message)
+	return fmt.Errorf("upstream %s: %s", code, message)
+}
+
+// waitSlot waits for a slot of lim, the budget of a task's action. A batch job that
+// cannot reserve one within Config.MaxSlotWait gives its worker back (a reserved slot
+// is always used), and every wait ends when shutdown begins: the job goes back to its
+// queue without spending an attempt.
+func (w *Worker) waitSlot(ctx context.Context, lim Limiter, prio tasks.Priority) (ratelimit.Reservation, error) {
+	lane, deadline := ratelimit.Interactive, time.Time{}
+	if prio == tasks.PriorityBatch {
+		lane, deadline = ratelimit.Batch, time.Now().Add(w.cfg.MaxSlotWait)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.stopCtx, cancel)()
+	start := time.Now()
+	res, err := lim.WaitBefore(wctx, lane, deadline)
+	w.cfg.Metrics.ObserveLimiterWait(lane.String(), time.Since(start))
+	w.cfg.Metrics.SetLimiterInterval(lim.Interval())
+	switch {
+	case err == nil:
+		return res, nil
+	case w.stopCtx.Err() != nil:
+		return res, deferFor(0, "shutting down")
+	case ctx.Err() != nil:
+		return res, deferFor(0, "task context ended while waiting for a slot: %v", ctx.Err())
+	case errors.Is(err, ratelimit.ErrNoSlot):
+		return res, deferFor(0, "no rate slot within %v", w.cfg.MaxSlotWait)
+	}
+	return res, deferFor(w.cfg.PausedDelay, "rate limiter: %v", err)
+}
+
+// describe returns an error's code, message and request id for records and logs.
+func describe(err error) (code, message, requestID string) {
+	var apiErr *faceid.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code, apiErr.Message, apiErr.RequestID
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "ClientError.Timeout", "the upstream did not answer in time", ""
+	}
+	return "ClientError.NetworkError", err.Error(), ""
+}
+
+func className(c faceid.Class) string {
+	switch c {
+	case faceid.RateLimited:
+		return "rate_limited"
+	case faceid.Permanent:
+		return "permanent"
+	case faceid.Account:
+		return "account"
+	}
+	return "retryable"
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
