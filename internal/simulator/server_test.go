@@ -112,7 +112,13 @@ func TestChecks(t *testing.T) {
 		{name: "Extra of 1000", call: call{body: body(`{"RedirectURL":"https://e.com/","Extra":"` + strings.Repeat("é", 1000) + `"}`)}, want: CodeOK},
 		{name: "Extra of 1001", call: call{body: body(`{"RedirectURL":"https://e.com/","Extra":"` + strings.Repeat("x", 1001) + `"}`)}, want: "InvalidParameterValue"},
 		{name: "CheckMode 7", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"CheckMode":7}}`)}, want: "InvalidParameterValue"},
-		{name: "bad ThemeColor", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"ThemeColor":"blue"}}`)}, want: "InvalidParameter"},
+		// The API falls back to its default colour and ignores SelectedWarningCodes with
+		// the warnings off: neither is refused.
+		{name: "ThemeColor not a colour", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"ThemeColor":"blue"}}`)}, want: CodeOK},
+		{name: "warning codes with warnings off", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"DisableCheckOcrWarnings":true,"SelectedWarningCodes":"-9101"}}`)}, want: CodeOK},
+		{name: "RuleId of any form", call: call{body: body(`{"RedirectURL":"https://e.com/","RuleId":"` + strings.Repeat("r ", 50) + `"}`)}, want: CodeOK},
+		{name: "unpadded image", call: call{body: body(`{"RedirectURL":"https://e.com/","CompareImageBase64":"YWI"}`)}, want: CodeOK},
+		{name: "image not base64", call: call{body: body(`{"RedirectURL":"https://e.com/","CompareImageBase64":"YWJj\nYWJj"}`)}, want: "InvalidParameter"},
 		{name: "full valid Config", call: call{body: body(`{"RedirectURL":"https://e.com/","Extra":"x","RuleId":"1","Config":{"AutoSkip":true,"CheckMode":1,"IDCardType":"HKIDCard","SecurityLevel":2,"ActionList":"blink,mouth","Language":"th"}}`)}, want: CodeOK},
 		{name: "internal error fault", faults: Faults{InternalErrorRate: 1}, want: "InternalError"},
 		{name: "invalid input before internal error", call: call{body: body(`{}`)}, faults: Faults{InternalErrorRate: 1}, want: "MissingParameter"},
