@@ -92,6 +92,11 @@ func TestChecks(t *testing.T) {
 		{name: "account error before action", call: call{headers: map[string]string{"X-TC-Action": "DescribeInstances"}}, faults: Faults{AccountError: "UnauthorizedOperation.Nonactivated"}, want: "UnauthorizedOperation.Nonactivated"},
 		{name: "other action", call: call{headers: map[string]string{"X-TC-Action": "GetWebVerificationResultIntl"}}, want: "InvalidAction"},
 		{name: "no action", call: call{headers: map[string]string{"X-TC-Action": ""}}, want: "MissingParameter"},
+		// The Go SDK signs host:port, the Node.js SDK the hostname alone: both pass.
+		{name: "host signed with its port (Go SDK)", call: call{signHost: "127.0.0.1:9000"}, want: CodeOK},
+		{name: "host signed without its port (Node.js SDK)", call: call{signHost: "127.0.0.1"}, want: CodeOK},
+		{name: "host signed with another port", call: call{signHost: "127.0.0.1:9001"}, want: "AuthFailure.SignatureFailure"},
+		{name: "another host signed", call: call{signHost: "127.0.0.2"}, want: "AuthFailure.SignatureFailure"},
 		{name: "other version", call: call{headers: map[string]string{"X-TC-Version": "2017-03-12"}}, want: "NoSuchVersion"},
 		{name: "no version", call: call{headers: map[string]string{"X-TC-Version": ""}}, want: "MissingParameter"},
 		{name: "no region", call: call{headers: map[string]string{"X-TC-Region": ""}}, want: "MissingParameter"},
