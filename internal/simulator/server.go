@@ -135,6 +135,10 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Seed returns the seed of the simulator's random choices: Config.Seed, or the one
+// drawn when it was 0. A new simulator with this seed repeats the run.
+func (s *Server) Seed() uint64 { return s.cfg.Seed }
+
 // Credential returns the SecretId and SecretKey the simulator accepts.
 func (s *Server) Credential() (secretID, secretKey string) { return s.cfg.SecretID, s.cfg.SecretKey }
 

@@ -61,10 +61,39 @@ func TestNewConfig(t *testing.T) {
 		if id, key := s.Credential(); id != DevSecretID || key != DevSecretKey {
 			t.Errorf("Credential = %q, %q", id, key)
 		}
-		if s.Rate() != 20 || s.cfg.Seed != 1 {
-			t.Errorf("Rate %d, Seed %d", s.Rate(), s.cfg.Seed)
+		if s.Rate() != 20 || s.Seed() == 0 {
+			t.Errorf("Rate %d, Seed %d", s.Rate(), s.Seed())
 		}
 	})
+}
+
+// TestSeed: simulators without a seed draw different ones, so their first BizTokens
+// differ (two runs on one persistent Redis never share a token); the same seed
+// repeats the tokens.
+func TestSeed(t *testing.T) {
+	first := func(t *testing.T, seed uint64) (token string, used uint64) {
+		t.Helper()
+		h := newHarness(t, Config{Seed: seed})
+		code, env := h.code(t, call{})
+		if code != CodeOK {
+			t.Fatalf("code %s", code)
+		}
+		return env.Response.BizToken, h.s.Seed()
+	}
+	a, seedA := first(t, 0)
+	b, seedB := first(t, 0)
+	if a == b || seedA == seedB {
+		t.Errorf("two unseeded simulators: tokens %s and %s, seeds %d and %d", a, b, seedA, seedB)
+	}
+	if again, seed := first(t, seedA); again != a || seed != seedA {
+		t.Errorf("seed %d again: first token %s, want %s", seedA, again, a)
+	}
+	if x, _ := first(t, 42); x == a {
+		t.Errorf("seed 42 repeats the token of seed %d", seedA)
+	}
+	if x, y := func() (string, string) { x, _ := first(t, 42); y, _ := first(t, 42); return x, y }(); x != y {
+		t.Errorf("seed 42 twice: %s then %s", x, y)
+	}
 }
 
 // TestChecks runs one request per check, in the order the package doc gives.
