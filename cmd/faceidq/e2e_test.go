@@ -114,6 +114,7 @@ func TestAPIAndWorker(t *testing.T) {
 			{"RedirectURL relative", `{"RedirectURL":"/done"}`, nil, "RedirectURL"},
 			{"RedirectURL ftp", `{"RedirectURL":"ftp://example.com/done"}`, nil, "RedirectURL"},
 			{"RedirectURL space", `{"RedirectURL":"https://example.com/a b"}`, nil, "RedirectURL"},
+			{"RedirectURL over 8000 bytes", `{"RedirectURL":"https://example.com/` + strings.Repeat("a", 8000) + `"}`, nil, "RedirectURL"},
 			{"RedirectURL control character", `{"RedirectURL":"https://example.com/\u0007"}`, nil, "RedirectURL"},
 			{"image line break", `{"RedirectURL":"https://example.com/done","CompareImageBase64":"YWJj\nYWJj"}`, nil, "CompareImageBase64"},
 			{"image not base64", `{"RedirectURL":"https://example.com/done","CompareImageBase64":"!!!!"}`, nil, "CompareImageBase64"},

@@ -29,9 +29,14 @@ const (
 	CodeUnsupportedRegion     = "UnsupportedRegion"
 )
 
-// Input limits enforced by Validate, each one the API documents (the field comments of
-// the SDK's ApplyWebVerificationBizTokenIntlRequestParams).
+// Input limits enforced by Validate, each with its source: the API's field comments
+// (the SDK's ApplyWebVerificationBizTokenIntlRequestParams) or an RFC.
 const (
+	// MaxRedirectURLLen is the longest RedirectURL accepted, in bytes. The API states
+	// none; RFC 9110 §4.1 asks every sender and recipient to support URIs of at least
+	// 8000 octets and no more, so a longer one may not survive the person's browser
+	// or a proxy on the redirect (and Tencent appends the BizToken to it).
+	MaxRedirectURLLen = 8000
 	// MaxImageBase64Len is the longest CompareImageBase64 accepted, in bytes of
 	// base64 text (the API's "max 8 MB").
 	MaxImageBase64Len = 8 << 20
@@ -115,7 +120,8 @@ func ValidateRegion(r string) error {
 //   - RedirectURL: required ("including the protocol, hostname, and path"): an
 //     absolute http or https URL with a host, without whitespace or control
 //     characters (RFC 3986 §2 has no such characters; they would also allow header
-//     injection in the redirect). No length limit is documented: none is applied.
+//     injection in the redirect), at most MaxRedirectURLLen bytes (RFC 9110 §4.1;
+//     the API states no limit).
 //   - CompareImageBase64: "Base64-encoded (max 8 MB)", "the Data URI scheme header
 //     needs to be removed": at most MaxImageBase64Len bytes of the RFC 4648 base64
 //     alphabet (§3.3: characters outside it, line breaks included, are refused),
@@ -171,6 +177,9 @@ func validateRedirectURL(u *string) error {
 		return missing(f, "is required: the absolute http(s) URL to send the person to after the verification")
 	}
 	s := *u
+	if len(s) > MaxRedirectURLLen {
+		return badValue(f, "is %d bytes long; at most %d are allowed (RFC 9110 §4.1: longer URLs may not survive a browser or proxy)", len(s), MaxRedirectURLLen)
+	}
 	for i, r := range s {
 		if r == utf8.RuneError || r <= ' ' || r == 0x7f || unicode.IsSpace(r) || unicode.IsControl(r) {
 			return malformed(f, "has whitespace, a control character or invalid UTF-8 at byte %d; percent-encode it", i)

@@ -51,9 +51,10 @@ func TestValidate(t *testing.T) {
 		// RedirectURL
 		{"redirect missing", &ApplyWebVerificationBizTokenIntlRequestParams{}, CodeMissingParameter, "RedirectURL"},
 		{"redirect empty", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("")}, CodeMissingParameter, "RedirectURL"},
-		// No length limit is documented: the upstream decides.
+		// The API states no length; RFC 9110 §4.1's 8000 octets bound it.
 		{"redirect 1025 bytes", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("https://e.com/" + strings.Repeat("a", 1025-14))}, "", ""},
-		{"redirect 8 KB", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("https://e.com/" + strings.Repeat("a", 8<<10))}, "", ""},
+		{"redirect max length", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("https://e.com/" + strings.Repeat("a", MaxRedirectURLLen-14))}, "", ""},
+		{"redirect too long", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("https://e.com/" + strings.Repeat("a", MaxRedirectURLLen-13))}, CodeInvalidParameterValue, "RedirectURL"},
 		{"redirect relative", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("/done")}, CodeInvalidParameter, "RedirectURL"},
 		{"redirect no scheme", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("example.com/done")}, CodeInvalidParameter, "RedirectURL"},
 		{"redirect ftp", &ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("ftp://example.com/x")}, CodeInvalidParameterValue, "RedirectURL"},
