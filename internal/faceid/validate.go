@@ -33,9 +33,9 @@ const (
 // (the SDK's ApplyWebVerificationBizTokenIntlRequestParams) or an RFC.
 const (
 	// MaxRedirectURLLen is the longest RedirectURL accepted, in bytes. The API states
-	// none; RFC 9110 §4.1 asks every sender and recipient to support URIs of at least
-	// 8000 octets and no more, so a longer one may not survive the person's browser
-	// or a proxy on the redirect (and Tencent appends the BizToken to it).
+	// none; RFC 9110 §4.1 recommends that senders and recipients support URIs of at
+	// least 8000 octets, so a longer one may not survive the person's browser or a
+	// proxy on the redirect (and Tencent appends the BizToken to it).
 	MaxRedirectURLLen = 8000
 	// MaxImageBase64Len is the longest CompareImageBase64 accepted, in bytes of
 	// base64 text (the API's "max 8 MB").
