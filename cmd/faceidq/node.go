@@ -7,11 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -38,6 +38,7 @@ type nodeOpts struct {
 	resultTTL                                 *option
 	listen, publicURL                         *option // serve, api
 	metricsListen, concurrency, callTimeout   *option // serve, worker
+	embeddedRedis, simulatorSeed              *option // serve
 }
 
 func nodeFlags(mode string) (*flags, *nodeOpts) {
@@ -48,6 +49,11 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 		redisDefault = "none: embedded in-process Redis"
 	}
 	o.redisURL = f.opt("redis-url", "REDIS_URL", "", "Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// ("+redisDefault+")")
+	if mode == "serve" {
+		o.embeddedRedis = f.opt("embedded-redis-listen", "FACEIDQ_EMBEDDED_REDIS_LISTEN", defaultEmbeddedRedis,
+			"loopback address of the embedded Redis (REDIS_URL unset); other faceidq commands reach it with REDIS_URL=redis://<address>/0, logged at start (the default falls back to a free port when taken)")
+		o.simulatorSeed = f.opt("simulator-seed", "FACEIDQ_SIMULATOR_SEED", "", "seed of the embedded simulator's random choices (its BizTokens), to repeat a run (default: random, logged at start)")
+	}
 	if mode != "api" {
 		fallback := "none: embedded simulator"
 		if mode == "worker" {
@@ -79,6 +85,10 @@ type nodeConfig struct {
 	log      zerolog.Logger
 	redis    *redisconn.Spec // nil: embedded
 	redisURL string
+
+	embeddedRedis      string // serve without REDIS_URL: the embedded Redis's address
+	embeddedRedisFixed bool   // given explicitly: no fallback to a free port
+	simulatorSeed      uint64 // the embedded simulator's seed; 0: random
 
 	upstream      *faceid.Config // nil: embedded simulator (serve)
 	devCreds      bool           // signing with the simulator's development credentials
@@ -120,6 +130,15 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 		c.redisURL = redisconn.Redact(o.redisURL.value)
 	} else if mode != "serve" {
 		return nil, usagef("REDIS_URL (--redis-url) is required: `faceidq %s` must share one Redis with the other processes (only `faceidq serve` embeds one)", mode)
+	}
+	if o.embeddedRedis != nil {
+		if c.embeddedRedis, err = loopbackAddress(o.embeddedRedis); err != nil {
+			return nil, err
+		}
+		c.embeddedRedisFixed = o.embeddedRedis.set()
+		if c.simulatorSeed, err = parseSeed(o.simulatorSeed); err != nil {
+			return nil, err
+		}
 	}
 	if o.region.value != "" {
 		if err := faceid.ValidateRegion(o.region.value); err != nil {
@@ -218,19 +237,24 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 	// Redis.
 	var rdb redis.UniversalClient
 	if c.redis == nil {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("start the embedded Redis: %w", err)
+		mr, err := startEmbeddedRedis(log, c.embeddedRedis, c.embeddedRedisFixed)
+		if err != nil {
+			return err
 		}
 		cleanup.push(mr.Close)
-		log.Warn().Str("redis_addr", mr.Addr()).Msg("REDIS_URL is unset: using an embedded in-process Redis on " + mr.Addr() +
-			"; nothing survives a restart and no other process can share it (set REDIS_URL for production)")
+		url := "redis://" + mr.Addr() + "/0"
+		log.Warn().Str("redis_addr", mr.Addr()).Str("redis_url", url).Msg("REDIS_URL is unset: using an embedded in-process Redis; other faceidq commands (enqueue, batch, export, status) reach it with REDIS_URL=" +
+			url + " while this process runs; nothing survives a restart (set REDIS_URL for production)")
 		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	} else {
 		rdb = c.redis.NewClient()
 		log.Info().Str("redis", c.redisURL).Str("kind", string(c.redis.Kind)).Msg("connecting to Redis")
 	}
 	cleanup.push(func() { _ = rdb.Close() })
+	if c.redis == nil {
+		// Runs after the servers, the feeder and the workers have stopped.
+		cleanup.push(func() { reportEmbeddedLoss(log, rdb) })
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = rdb.Ping(pctx).Err()
 	cancel()
@@ -246,14 +270,15 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 	if c.runsWorker() {
 		up := c.upstream
 		if up == nil {
-			addr, stop, err := startEmbeddedSimulator(log)
+			addr, seed, stop, err := startEmbeddedSimulator(log, c.simulatorSeed)
 			if err != nil {
 				return err
 			}
 			cleanup.push(stop)
 			up = &faceid.Config{Endpoint: "http://" + addr, SecretID: simulator.DevSecretID, SecretKey: simulator.DevSecretKey}
-			log.Warn().Str("endpoint", up.Endpoint).Msg("TENCENTCLOUD_SECRET_ID is unset: calling the embedded upstream simulator at " + up.Endpoint +
-				" with its development credentials; tokens are not real (set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY for the real API)")
+			log.Warn().Str("endpoint", up.Endpoint).Uint64("simulator_seed", seed).Msg("TENCENTCLOUD_SECRET_ID is unset: calling the embedded upstream simulator at " + up.Endpoint +
+				" with its development credentials; tokens are not real (set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY for the real API); --simulator-seed " +
+				strconv.FormatUint(seed, 10) + " repeats its BizTokens")
 		} else if c.devCreds {
 			log.Warn().Str("endpoint", up.Endpoint).Msg("TENCENTCLOUD_SECRET_ID is unset: signing with the simulator's development credentials for FACEIDQ_ENDPOINT")
 		}
@@ -360,15 +385,16 @@ func checkEviction(ctx context.Context, log zerolog.Logger, rdb redis.UniversalC
 	}
 }
 
-// startEmbeddedSimulator serves an in-process simulator on a loopback port.
-func startEmbeddedSimulator(log zerolog.Logger) (addr string, stop func(), err error) {
-	sim, err := simulator.New(simulator.Config{})
+// startEmbeddedSimulator serves an in-process simulator on a loopback port. seed 0
+// draws a random seed; the seed in use is returned.
+func startEmbeddedSimulator(log zerolog.Logger, seed uint64) (addr string, used uint64, stop func(), err error) {
+	sim, err := simulator.New(simulator.Config{Seed: seed})
 	if err != nil {
-		return "", nil, fmt.Errorf("embedded simulator: %w", err)
+		return "", 0, nil, fmt.Errorf("embedded simulator: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("embedded simulator: listen: %w", err)
+		return "", 0, nil, fmt.Errorf("embedded simulator: listen: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -378,7 +404,7 @@ func startEmbeddedSimulator(log zerolog.Logger) (addr string, stop func(), err e
 			log.Error().Err(err).Msg("embedded simulator stopped")
 		}
 	}()
-	return ln.Addr().String(), func() { cancel(); <-done }, nil
+	return ln.Addr().String(), sim.Seed(), func() { cancel(); <-done }, nil
 }
 
 func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, up faceid.Config) (*worker.Worker, error) {

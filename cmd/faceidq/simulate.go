@@ -25,7 +25,7 @@ func simulateFlags() (*flags, *simulateOpts) {
 	o.secretID = f.secretOpt("secret-id", "TENCENTCLOUD_SECRET_ID", "the only SecretId accepted (default: the development credentials "+simulator.DevSecretID+")")
 	o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "its SecretKey")
 	o.rate = f.opt("rate", "", strconv.Itoa(simulator.DefaultRate), "requests admitted in any sliding second (negative: no limit)")
-	o.seed = f.opt("seed", "", strconv.Itoa(simulator.DefaultSeed), "seed of every random choice")
+	o.seed = f.opt("seed", "", "", "seed of every random choice, to repeat a run (default: random, logged at start)")
 	o.errRate = f.opt("internal-error-rate", "", "0", "probability of answering InternalError")
 	o.latency = f.opt("latency", "", "0s", "added latency of every answer")
 	o.jitter = f.opt("jitter", "", "0s", "half-width of a uniform random spread around --latency")
@@ -54,8 +54,8 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 	if cfg.Rate, err = strconv.Atoi(o.rate.value); err != nil || cfg.Rate == 0 {
 		return o.rate.bad("not a whole number other than 0")
 	}
-	if cfg.Seed, err = strconv.ParseUint(o.seed.value, 10, 64); err != nil {
-		return o.seed.bad("not a non-negative whole number")
+	if cfg.Seed, err = parseSeed(o.seed); err != nil {
+		return err
 	}
 	if cfg.Faults.InternalErrorRate, err = strconv.ParseFloat(o.errRate.value, 64); err != nil {
 		return o.errRate.bad("not a probability between 0 and 1")
@@ -76,7 +76,19 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	id, _ := sim.Credential()
-	announce(ctx, log.With().Str("cmd", "simulate").Logger(), "simulator", ln.Addr().String(),
-		fmt.Sprintf("upstream simulator listening: FACEIDQ_ENDPOINT=http://%s with SecretId %s; stats at /_sim/stats", ln.Addr(), id))
+	announce(ctx, log.With().Str("cmd", "simulate").Uint64("seed", sim.Seed()).Logger(), "simulator", ln.Addr().String(),
+		fmt.Sprintf("upstream simulator listening: FACEIDQ_ENDPOINT=http://%s with SecretId %s; stats at /_sim/stats; --seed %d repeats this run", ln.Addr(), id, sim.Seed()))
 	return sim.Serve(ctx, ln)
+}
+
+// parseSeed reads a simulator seed: "" (not given) is 0, a random seed.
+func parseSeed(o *option) (uint64, error) {
+	if o.value == "" {
+		return 0, nil
+	}
+	seed, err := strconv.ParseUint(o.value, 10, 64)
+	if err != nil || seed == 0 {
+		return 0, o.bad("not a whole number from 1 to 18446744073709551615")
+	}
+	return seed, nil
 }

@@ -109,34 +109,49 @@ func SelfClearing(code string) bool { return code == SelfClearingCode }
 
 // classes is THE table sorting upstream and SDK codes into classes. ClassOf looks a
 // code up exactly, then by its longest dotted prefix ("A.B.C" → "A.B" → "A"), so a
-// root row also covers sub-codes not listed. Sources: the API 3.0 common error codes
-// and the FaceID codes (tencent-api-notes §5), the action's own codes (seed page),
-// the FaceID SDK's errors.go codes that an Apply with an image can meet, the
-// SDK's ClientError codes, and faceidq's own (CodeBadResponse, CodeClientUnknown).
+// root row also covers sub-codes not listed. Every code of these published lists has
+// its own row (errors_test.go checks it against copies kept in testdata/):
+//   - FaceID's codes: the intl Go SDK's faceid/v20180301/errors.go (v3.0.1474) and the
+//     Chinese-site Go SDK's (faceid v1.3.165), which adds RuleIdDisabled;
+//   - the API 3.0 common codes (the "Common Error Codes" doc table);
+//   - the Go SDK's client-side ClientError codes, and faceidq's own
+//     (CodeBadResponse, CodeClientUnknown).
+//
+// A row outside these lists says where it comes from.
 var classes = map[string]Class{
 	// --- Retryable: server-side trouble that a later attempt may not meet.
-	"InternalError":         Retryable,
-	"InternalError.UnKnown": Retryable,
-	"ServiceUnavailable":    Retryable,
+	"InternalError":                    Retryable,
+	"InternalError.UnKnown":            Retryable,
+	"InternalError.EncryptSystemError": Retryable,
+	"ServiceUnavailable":               Retryable,
 	// ResourceUnavailable is retryable as a root: "unavailable" is a state, not a
-	// property of the request. Its FaceID sub-codes for arrears and an exhausted
-	// resource package are Account below.
-	"ResourceUnavailable":                    Retryable,
-	"ResourceUnavailable.ImageDownloadError": Retryable,
+	// property of the request. Its sub-codes for arrears and an exhausted resource
+	// package are Account below.
+	"ResourceUnavailable": Retryable,
 	// ResourceInsufficient: the server lacks capacity right now.
 	"ResourceInsufficient": Retryable,
 	// ResourceInUse: something is busy; it may be released by the next attempt.
 	"ResourceInUse": Retryable,
 	// FailedOperation is the generic "operation failed": it names no cause in the
-	// request, so it is retried within the attempt budget. Its FaceID sub-codes
-	// about the image are Permanent below, and UnOpenError is Account.
-	"FailedOperation":                      Retryable,
-	"FailedOperation.UnKnown":              Retryable,
-	"FailedOperation.UnKnowError":          Retryable,
-	"FailedOperation.CompareSystemError":   Retryable,
-	"FailedOperation.LivessSystemError":    Retryable,
-	"FailedOperation.DownLoadError":        Retryable,
-	"FailedOperation.DownLoadTimeoutError": Retryable,
+	// request, so it is retried within the attempt budget. Its sub-codes about the
+	// image or the person's session are Permanent below, StsUnAuthErrError is
+	// Account, RequestLimitExceeded is RateLimited.
+	"FailedOperation":         Retryable,
+	"FailedOperation.UnKnown": Retryable,
+	// FaceID's back-end failures (an engine, a database, a store, a decryption):
+	// the request is not at fault.
+	"FailedOperation.CompareSystemError":           Retryable,
+	"FailedOperation.CompareLibServiceUnavailable": Retryable,
+	"FailedOperation.DbError":                      Retryable,
+	"FailedOperation.DecryptSystemError":           Retryable,
+	"FailedOperation.DetectEngineSystemError":      Retryable,
+	"FailedOperation.EncryptSystemError":           Retryable,
+	"FailedOperation.FileSaveError":                Retryable,
+	"FailedOperation.IdPhotoSystemNoanswer":        Retryable,
+	"FailedOperation.LivessSystemError":            Retryable,
+	"FailedOperation.LipNetFailed":                 Retryable,
+	"FailedOperation.DownLoadError":                Retryable,
+	"FailedOperation.DownLoadTimeoutError":         Retryable,
 	// The SDK's client-side codes: no usable answer reached us (connection
 	// refused or reset, timeout, cancellation, a 5xx HTML page from a gateway,
 	// a truncated body). The request may never have been processed.
@@ -154,33 +169,40 @@ var classes = map[string]Class{
 	"RequestLimitExceeded.GlobalRegionUinLimitExceeded": RateLimited,
 	"RequestLimitExceeded.IPLimitExceeded":              RateLimited,
 	"RequestLimitExceeded.UinLimitExceeded":             RateLimited,
+	// FaceID's own "the number of calls exceeded the limit", filed under
+	// FailedOperation: a frequency refusal too, so it spends no attempt.
+	"FailedOperation.RequestLimitExceeded": RateLimited,
 
 	// --- Permanent: the request itself is wrong or cannot be served.
-	"InvalidParameter":                                 Permanent,
-	"InvalidParameter.EngineImageDecodeFailed":         Permanent,
-	"InvalidParameterValue":                            Permanent,
-	"InvalidParameterValue.BizTokenExpired":            Permanent,
-	"InvalidParameterValue.BizTokenIllegal":            Permanent,
-	"InvalidParameterValue.InvalidFileContentSize":     Permanent,
-	"InvalidParameterValue.InvalidParameterValueLimit": Permanent,
-	"MissingParameter":                                 Permanent,
-	"UnknownParameter":                                 Permanent,
-	"RequestSizeLimitExceeded":                         Permanent,
+	"InvalidParameter":                       Permanent,
+	"InvalidParameter.UnsupportEncryptField": Permanent,
+	"InvalidParameterValue":                  Permanent,
+	"InvalidParameterValue.BizTokenExpired":  Permanent,
+	"InvalidParameterValue.BizTokenIllegal":  Permanent,
+	// A RuleId the console does not know, or one the account disabled.
+	"InvalidParameterValue.RuleIdNotExist": Permanent,
+	"InvalidParameterValue.RuleIdDisabled": Permanent,
+	"MissingParameter":                     Permanent,
+	"UnknownParameter":                     Permanent,
+	"RequestSizeLimitExceeded":             Permanent,
 	// The same request yields the same oversized answer.
 	"ResponseSizeLimitExceeded": Permanent,
-	// ResourceNotFound: e.g. a RuleId the console does not know.
-	"ResourceNotFound":     Permanent,
-	"UnsupportedRegion":    Permanent,
-	"InvalidAction":        Permanent,
-	"ActionOffline":        Permanent,
-	"NoSuchVersion":        Permanent,
-	"NoSuchProduct":        Permanent,
-	"UnsupportedOperation": Permanent,
-	"UnsupportedProtocol":  Permanent,
-	"InvalidRequest":       Permanent,
+	"ResourceNotFound":          Permanent,
+	"UnsupportedRegion":         Permanent,
+	"InvalidAction":             Permanent,
+	"ActionOffline":             Permanent,
+	"NoSuchVersion":             Permanent,
+	"NoSuchProduct":             Permanent,
+	"UnsupportedOperation":      Permanent,
+	"UnsupportedProtocol":       Permanent,
+	"InvalidRequest":            Permanent,
 	// DryRunOperation never succeeds as a real call; faceidq never sends DryRun.
 	"DryRunOperation": Permanent,
+	// GetWebVerificationResultIntl's "Token not found".
+	"FailedOperation.InvalidTokenParameter": Permanent,
 	// The comparison photo is unusable: a retry sends the same bytes.
+	"FailedOperation.EmptyImageError":        Permanent,
+	"FailedOperation.PoorImageQuality":       Permanent,
 	"FailedOperation.ImageSizeTooLarge":      Permanent,
 	"FailedOperation.ImageDecodeFailed":      Permanent,
 	"FailedOperation.ImageBlur":              Permanent,
@@ -192,20 +214,85 @@ var classes = map[string]Class{
 	// FaceID files these image problems under InternalError; they are not transient.
 	"InternalError.LifePhotoPoorQuality": Permanent,
 	"InternalError.LifePhotoSizeError":   Permanent,
-	// The SDK's response type did not fit the answer: a programming error.
-	"ClientError.TypeError": Permanent,
+	// Outcomes of a person's liveness, comparison or document session and checks of
+	// identity data: FaceID's other actions (and the details of a verification
+	// result) answer them, Apply is not expected to. Were one to come, the same
+	// request would meet it again.
+	"FailedOperation.ActionCloseEye":            Permanent,
+	"FailedOperation.ActionFaceClose":           Permanent,
+	"FailedOperation.ActionFaceFar":             Permanent,
+	"FailedOperation.ActionFaceLeft":            Permanent,
+	"FailedOperation.ActionFaceRight":           Permanent,
+	"FailedOperation.ActionFirstAction":         Permanent,
+	"FailedOperation.ActionLightDark":           Permanent,
+	"FailedOperation.ActionLightStrong":         Permanent,
+	"FailedOperation.ActionNodetectFace":        Permanent,
+	"FailedOperation.ActionOpenMouth":           Permanent,
+	"FailedOperation.CompareFail":               Permanent,
+	"FailedOperation.CompareLowSimilarity":      Permanent,
+	"FailedOperation.CompressVideoError":        Permanent,
+	"FailedOperation.CoveredFace":               Permanent,
+	"FailedOperation.IdFormatError":             Permanent,
+	"FailedOperation.IdNameMisMatch":            Permanent,
+	"FailedOperation.IdNoExistSystem":           Permanent,
+	"FailedOperation.IdPhotoNoExist":            Permanent,
+	"FailedOperation.IdPhotoPoorQuality":        Permanent,
+	"FailedOperation.IdentityAuthLimitExceeded": Permanent,
+	"FailedOperation.ImageNoIdCard":             Permanent,
+	"FailedOperation.IncompleteFace":            Permanent,
+	"FailedOperation.LipFaceIncomplete":         Permanent,
+	"FailedOperation.LipMoveSmall":              Permanent,
+	"FailedOperation.LipSizeError":              Permanent,
+	"FailedOperation.LipVideoInvalid":           Permanent,
+	"FailedOperation.LipVideoQuaility":          Permanent,
+	"FailedOperation.LipVoiceDetect":            Permanent,
+	"FailedOperation.LipVoiceLow":               Permanent,
+	"FailedOperation.LipVoiceRecognize":         Permanent,
+	"FailedOperation.LivessBestFrameError":      Permanent,
+	"FailedOperation.LivessDetectFail":          Permanent,
+	"FailedOperation.LivessDetectFake":          Permanent,
+	"FailedOperation.LivessUnknownError":        Permanent,
+	"FailedOperation.NameFormatError":           Permanent,
+	"FailedOperation.OcrFailed":                 Permanent,
+	"FailedOperation.SilentDetectFail":          Permanent,
+	"FailedOperation.SilentEyeLiveFail":         Permanent,
+	"FailedOperation.SilentFaceDetectFail":      Permanent,
+	"FailedOperation.SilentFaceQualityFail":     Permanent,
+	"FailedOperation.SilentFaceWithMaskFail":    Permanent,
+	"FailedOperation.SilentMouthLiveFail":       Permanent,
+	"FailedOperation.SilentMultiFaceFail":       Permanent,
+	"FailedOperation.SilentPictureLiveFail":     Permanent,
+	"FailedOperation.SilentThreshold":           Permanent,
+	"FailedOperation.SilentTooShort":            Permanent,
+	"FailedOperation.UnregisteredEid":           Permanent,
+	"FailedOperation.VideoDecodeFailed":         Permanent,
+	"FailedOperation.VideoDurationExceeded":     Permanent,
+	"InternalError.ActionLightDark":             Permanent,
+	"InternalError.ActionLightStrong":           Permanent,
+	"InternalError.ActionNodetectFace":          Permanent,
+	"InternalError.CompareLowSimilarity":        Permanent,
+	// The SDK could not build the request (unknown keys in FromJsonString, bad
+	// CommonRequest parameters) or its response type did not fit the answer: a
+	// programming error that no retry fixes.
+	"ClientError.BuildRequestError": Permanent,
+	"ClientError.InvalidParameter":  Permanent,
+	"ClientError.TypeError":         Permanent,
 
 	// --- Account: nothing works for the account until a person acts.
 	"UnauthorizedOperation":               Account,
 	"UnauthorizedOperation.ActivateError": Account,
 	// Activating clears by itself: see SelfClearing.
-	"UnauthorizedOperation.Activating":   Account,
-	"UnauthorizedOperation.Arrears":      Account,
-	"UnauthorizedOperation.Nonactivated": Account,
-	"UnauthorizedOperation.NonAuthorize": Account,
+	"UnauthorizedOperation.Activating":            Account,
+	"UnauthorizedOperation.Arrears":               Account,
+	"UnauthorizedOperation.ChargeStatusException": Account,
+	"UnauthorizedOperation.Nonactivated":          Account,
+	"UnauthorizedOperation.NonAuthorize":          Account,
+	// STS (temporary credentials) unauthorized: the credentials, not the request.
+	"FailedOperation.StsUnAuthErrError": Account,
 	// Every AuthFailure is account-level, SignatureExpire included: it means this
 	// machine's clock is off by more than five minutes, which no retry fixes and
-	// which would fail every job the worker touches.
+	// which would fail every job the worker touches. The root row (not a published
+	// code) covers sub-codes a later list may add.
 	"AuthFailure":                       Account,
 	"AuthFailure.InvalidAuthorization":  Account,
 	"AuthFailure.InvalidSecretId":       Account,
@@ -224,13 +311,17 @@ var classes = map[string]Class{
 	// account-side refusals. Pausing costs a person's look; treating it as
 	// Permanent could fail a whole campaign for an account problem.
 	"OperationDenied": Account,
-	// FaceID's codes for an account in arrears, an exhausted resource package
-	// and a service not opened, filed under other roots.
+	// Not FaceID codes: the same names in other Tencent AI products' errors.go
+	// (iai, facefusion, bda: InArrears; ocr, lkeap: ResourcePackageRunOut; ocr,
+	// tiia: UnOpenError) mean arrears, an exhausted resource package and a service
+	// not opened. Kept so that, should FaceID answer one, it pauses instead of
+	// being retried under its root's class.
 	"ResourceUnavailable.InArrears":             Account,
 	"ResourceUnavailable.ResourcePackageRunOut": Account,
 	"FailedOperation.UnOpenError":               Account,
-	// The SDK could not obtain credentials.
+	// The SDK could not obtain credentials (an environment, a profile file, a role).
 	"ClientError.CredentialError": Account,
+	"ClientError.INIError":        Account,
 }
 
 // defaultClass is the class of a code neither the table nor any of its prefixes

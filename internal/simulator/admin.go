@@ -12,7 +12,7 @@ import (
 // maxAdminBody bounds a PUT /_sim/faults body.
 const maxAdminBody = 64 << 10
 
-// adminMux routes the /_sim/ endpoints (documented in the package doc).
+// adminMux routes the /_sim/ endpoints (documented on AdminHandler).
 func (s *Server) adminMux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +31,23 @@ func (s *Server) adminMux() *http.ServeMux {
 
 // AdminHandler returns a handler for the /_sim/ endpoints alone, for a caller that
 // wants them on a separate listener (one a refuse outage leaves open).
+//
+// Under /_sim/, JSON in and out, never counted as requests and never signed:
+//
+//	GET  /_sim/stats   the Stats: requests, admitted, by_code ("OK" for successes),
+//	                   max_in_any_second, max_admitted_in_any_second, rate,
+//	                   refused_connections, in_flight, since, first_at, last_at.
+//	POST /_sim/reset   zero the stats (not the rate limiter); answers the zeroed stats.
+//	GET  /_sim/faults  the faults in force, plus outage_until while a timed outage lasts.
+//	PUT  /_sim/faults  replace all the faults (absent fields become zero); answers the
+//	                   new state, or 400 {"error": "..."} for a bad value:
+//
+//	{"internal_error_rate": 0.1, "latency": "200ms", "jitter": "50ms",
+//	 "outage": "html502", "outage_for": "30s", "account_error": "UnauthorizedOperation.Arrears"}
+//
+// outage is "", "refuse" or "html502". Over HTTP a refuse outage needs an outage_for,
+// since it refuses the admin endpoint as well (AdminHandler can serve /_sim/ on a
+// listener of its own; SetFaults has no such restriction).
 func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // faultsView is the wire form of the faults in force, with when the outage ends.

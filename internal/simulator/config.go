@@ -3,6 +3,7 @@ package simulator
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 )
 
@@ -17,8 +18,6 @@ const (
 const (
 	// DefaultRate is the upstream's documented limit: 20 requests in any sliding second.
 	DefaultRate = 20
-	// DefaultSeed makes runs repeat unless a caller asks otherwise.
-	DefaultSeed = 1
 )
 
 // MaxBodyBytes is the largest request body accepted (API 3.0 POST limit, 10 MB);
@@ -26,7 +25,8 @@ const (
 const MaxBodyBytes = 10 << 20
 
 // Config configures a Server. The zero Config is a simulator with the development
-// credentials, the real limit of 20 per second, seed 1, no faults and the real clock.
+// credentials, the real limit of 20 per second, a random seed, no faults and the real
+// clock.
 type Config struct {
 	// SecretID and SecretKey are the only credentials the simulator accepts: another
 	// SecretId is answered AuthFailure.SecretIdNotFound, a wrong key
@@ -42,7 +42,9 @@ type Config struct {
 
 	// Seed seeds every random choice: the InternalError draw, the latency jitter and
 	// the BizToken and RequestId values, so a run with the same seed and the same
-	// order of requests repeats exactly. Defaults to DefaultSeed (1) when 0.
+	// order of requests repeats exactly. Defaults, when 0, to a seed drawn from a
+	// random source, so that two simulators (two runs of `faceidq serve` on one
+	// persistent Redis) never issue the same BizTokens; Server.Seed reports it.
 	Seed uint64
 
 	// Faults are the faults injected from the start; they can be changed at run time
@@ -65,8 +67,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Rate == 0 {
 		c.Rate = DefaultRate
 	}
-	if c.Seed == 0 {
-		c.Seed = DefaultSeed
+	for c.Seed == 0 {
+		c.Seed = rand.Uint64() // math/rand/v2's generator is seeded from the OS
 	}
 	if c.Now == nil {
 		c.Now = time.Now

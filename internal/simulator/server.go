@@ -135,10 +135,24 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Seed returns the seed of the simulator's random choices: Config.Seed, or the one
+// drawn when it was 0. A new simulator with this seed repeats the run.
+func (s *Server) Seed() uint64 { return s.cfg.Seed }
+
 // Credential returns the SecretId and SecretKey the simulator accepts.
 func (s *Server) Credential() (secretID, secretKey string) { return s.cfg.SecretID, s.cfg.SecretKey }
 
 // Rate returns the number of requests admitted in any sliding second, 0 for no limit.
+//
+// A window is a half-open interval of one second, (t−1s, t]. A request arriving at t
+// is admitted when fewer than Rate requests were admitted in (t−1s, t]; a request
+// admitted at 0 s no longer counts at exactly 1 s. Hence no window of one second, at
+// any position, ever holds more than Rate admitted requests, and a caller pacing one
+// request every 1/Rate s is never refused. Only admitted requests fill the window:
+// refused ones do not extend the penalty. Times come from Config.Now; arrivals recorded
+// out of order by a few microseconds (concurrent handlers) are clamped to the latest
+// recorded time. Stats.MaxInAnySecond and Stats.MaxAdmittedInAnySecond are the exact
+// maxima over all such windows, computed on the same definition.
 func (s *Server) Rate() int { return max(s.cfg.Rate, 0) }
 
 func newFaultState(f Faults, now time.Time) *faultState {
@@ -180,8 +194,50 @@ func (s *Server) changes() <-chan struct{} {
 	return s.changed
 }
 
-// ServeHTTP serves the action on "/" and the admin endpoints under /_sim/; any other
-// path is 404. See the package doc for the order of the checks.
+// ServeHTTP serves the action on "/" and the admin endpoints under /_sim/ (see
+// AdminHandler); any other path is 404.
+//
+// POST / with the API 3.0 headers (X-TC-Action, X-TC-Version, X-TC-Region,
+// X-TC-Timestamp, Authorization, Content-Type: application/json), exactly what the
+// official SDK sends with HttpProfile.Scheme "HTTP" and Endpoint "127.0.0.1:port".
+// Every answer is HTTP 200 with the real envelope, as the gateway does:
+//
+//	{"Response":{"BizToken":"81EEF678-…","VerificationURL":"https://intl.faceid.qq.com/reflect/?token=81EEF678-…","RequestId":"b16194cd-…"}}
+//	{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"…"},"RequestId":"…"}}
+//
+// except during an html502 outage (502 with an HTML page) or a refuse outage (no
+// answer). BizToken and RequestId are version 4 UUIDs drawn from the seeded generator.
+//
+// A request to "/" is checked in this order; the first failure is the answer:
+//
+//  1. Outage: refuse drops the connection (uncounted); html502 answers the page.
+//  2. Method: anything but POST is UnsupportedProtocol.
+//  3. Size: a body over MaxBodyBytes (10 MB) is RequestSizeLimitExceeded.
+//  4. Signature (package tc3, service faceid, ±300 s; the host signed with or
+//     without its port, as the Go and Node.js SDKs differ): MissingParameter,
+//     InvalidParameter (timestamp), AuthFailure.InvalidAuthorization,
+//     AuthFailure.SecretIdNotFound, AuthFailure.SignatureExpire,
+//     AuthFailure.SignatureFailure.
+//  5. Account fault: with Faults.AccountError set, every correctly signed request is
+//     answered that code (e.g. UnauthorizedOperation.Arrears), without using quota.
+//  6. Action and Version: MissingParameter, InvalidAction, NoSuchVersion.
+//  7. Rate limit: RequestLimitExceeded (see Rate).
+//  8. Region (X-TC-Region, one of faceid.Regions): MissingParameter, UnsupportedRegion.
+//  9. Content-Type application/json, JSON body: InvalidParameter for bad JSON or a
+//     value of the wrong type, UnknownParameter for a name the action does not have
+//     (names match exactly, in the body and in Config).
+//  10. faceid.Validate: MissingParameter, InvalidParameter, InvalidParameterValue.
+//  11. InternalError fault: with probability Faults.InternalErrorRate.
+//  12. Success: a new BizToken.
+//
+// Every request to "/" is counted as an arrival at the time it was received
+// (Config.Now when the handler starts), except the connections a refuse outage drops.
+// The rate limiter, like the real gateway's frequency limit, applies to signed
+// requests of this action: those that pass steps 1 to 6. A request it admits uses
+// quota even if a later step fails; a request it refuses uses none. The latency fault
+// then delays the answer, whatever it is: the arrival was counted and admitted (or
+// not) before the delay. A caller that goes away during the delay gets no answer and
+// is counted as Canceled.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
 		s.admin.ServeHTTP(w, r)

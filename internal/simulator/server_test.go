@@ -61,10 +61,39 @@ func TestNewConfig(t *testing.T) {
 		if id, key := s.Credential(); id != DevSecretID || key != DevSecretKey {
 			t.Errorf("Credential = %q, %q", id, key)
 		}
-		if s.Rate() != 20 || s.cfg.Seed != 1 {
-			t.Errorf("Rate %d, Seed %d", s.Rate(), s.cfg.Seed)
+		if s.Rate() != 20 || s.Seed() == 0 {
+			t.Errorf("Rate %d, Seed %d", s.Rate(), s.Seed())
 		}
 	})
+}
+
+// TestSeed: simulators without a seed draw different ones, so their first BizTokens
+// differ (two runs on one persistent Redis never share a token); the same seed
+// repeats the tokens.
+func TestSeed(t *testing.T) {
+	first := func(t *testing.T, seed uint64) (token string, used uint64) {
+		t.Helper()
+		h := newHarness(t, Config{Seed: seed})
+		code, env := h.code(t, call{})
+		if code != CodeOK {
+			t.Fatalf("code %s", code)
+		}
+		return env.Response.BizToken, h.s.Seed()
+	}
+	a, seedA := first(t, 0)
+	b, seedB := first(t, 0)
+	if a == b || seedA == seedB {
+		t.Errorf("two unseeded simulators: tokens %s and %s, seeds %d and %d", a, b, seedA, seedB)
+	}
+	if again, seed := first(t, seedA); again != a || seed != seedA {
+		t.Errorf("seed %d again: first token %s, want %s", seedA, again, a)
+	}
+	if x, _ := first(t, 42); x == a {
+		t.Errorf("seed 42 repeats the token of seed %d", seedA)
+	}
+	if x, y := func() (string, string) { x, _ := first(t, 42); y, _ := first(t, 42); return x, y }(); x != y {
+		t.Errorf("seed 42 twice: %s then %s", x, y)
+	}
 }
 
 // TestChecks runs one request per check, in the order the package doc gives.
@@ -92,6 +121,11 @@ func TestChecks(t *testing.T) {
 		{name: "account error before action", call: call{headers: map[string]string{"X-TC-Action": "DescribeInstances"}}, faults: Faults{AccountError: "UnauthorizedOperation.Nonactivated"}, want: "UnauthorizedOperation.Nonactivated"},
 		{name: "other action", call: call{headers: map[string]string{"X-TC-Action": "GetWebVerificationResultIntl"}}, want: "InvalidAction"},
 		{name: "no action", call: call{headers: map[string]string{"X-TC-Action": ""}}, want: "MissingParameter"},
+		// The Go SDK signs host:port, the Node.js SDK the hostname alone: both pass.
+		{name: "host signed with its port (Go SDK)", call: call{signHost: "127.0.0.1:9000"}, want: CodeOK},
+		{name: "host signed without its port (Node.js SDK)", call: call{signHost: "127.0.0.1"}, want: CodeOK},
+		{name: "host signed with another port", call: call{signHost: "127.0.0.1:9001"}, want: "AuthFailure.SignatureFailure"},
+		{name: "another host signed", call: call{signHost: "127.0.0.2"}, want: "AuthFailure.SignatureFailure"},
 		{name: "other version", call: call{headers: map[string]string{"X-TC-Version": "2017-03-12"}}, want: "NoSuchVersion"},
 		{name: "no version", call: call{headers: map[string]string{"X-TC-Version": ""}}, want: "MissingParameter"},
 		{name: "no region", call: call{headers: map[string]string{"X-TC-Region": ""}}, want: "MissingParameter"},
@@ -112,7 +146,13 @@ func TestChecks(t *testing.T) {
 		{name: "Extra of 1000", call: call{body: body(`{"RedirectURL":"https://e.com/","Extra":"` + strings.Repeat("é", 1000) + `"}`)}, want: CodeOK},
 		{name: "Extra of 1001", call: call{body: body(`{"RedirectURL":"https://e.com/","Extra":"` + strings.Repeat("x", 1001) + `"}`)}, want: "InvalidParameterValue"},
 		{name: "CheckMode 7", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"CheckMode":7}}`)}, want: "InvalidParameterValue"},
-		{name: "bad ThemeColor", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"ThemeColor":"blue"}}`)}, want: "InvalidParameter"},
+		// The API falls back to its default colour and ignores SelectedWarningCodes with
+		// the warnings off: neither is refused.
+		{name: "ThemeColor not a colour", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"ThemeColor":"blue"}}`)}, want: CodeOK},
+		{name: "warning codes with warnings off", call: call{body: body(`{"RedirectURL":"https://e.com/","Config":{"DisableCheckOcrWarnings":true,"SelectedWarningCodes":"-9101"}}`)}, want: CodeOK},
+		{name: "RuleId of any form", call: call{body: body(`{"RedirectURL":"https://e.com/","RuleId":"` + strings.Repeat("r ", 50) + `"}`)}, want: CodeOK},
+		{name: "unpadded image", call: call{body: body(`{"RedirectURL":"https://e.com/","CompareImageBase64":"YWI"}`)}, want: CodeOK},
+		{name: "image not base64", call: call{body: body(`{"RedirectURL":"https://e.com/","CompareImageBase64":"YWJj\nYWJj"}`)}, want: "InvalidParameter"},
 		{name: "full valid Config", call: call{body: body(`{"RedirectURL":"https://e.com/","Extra":"x","RuleId":"1","Config":{"AutoSkip":true,"CheckMode":1,"IDCardType":"HKIDCard","SecurityLevel":2,"ActionList":"blink,mouth","Language":"th"}}`)}, want: CodeOK},
 		{name: "internal error fault", faults: Faults{InternalErrorRate: 1}, want: "InternalError"},
 		{name: "invalid input before internal error", call: call{body: body(`{}`)}, faults: Faults{InternalErrorRate: 1}, want: "MissingParameter"},

@@ -1,24 +1,10 @@
 // Package tc3 implements Tencent Cloud's TC3-HMAC-SHA256 request signature (API 3.0,
-// "Signature v3"), written from the published algorithm and independent of the official
-// SDK, so that the simulator can check what the SDK sends.
+// "Signature v3") from the published algorithm, independently of the official SDKs, so
+// that the simulator can check what any SDK sends. Sign signs a request; Verify checks
+// one and answers with the Tencent Cloud error code to return (*Error).
 //
-// Sign adds X-TC-Timestamp and Authorization to a request; Verify checks them against
-// a secret looked up by SecretId and returns an *Error carrying the Tencent Cloud error
-// code a caller answers with (AuthFailure.SignatureFailure, AuthFailure.SignatureExpire,
-// AuthFailure.SecretIdNotFound, AuthFailure.InvalidAuthorization, MissingParameter,
-// InvalidParameter).
-//
-// The algorithm, for a request with timestamp T (UNIX seconds) and Date the UTC date of T:
-//
-//	CanonicalRequest = Method \n "/" \n Query \n CanonicalHeaders \n SignedHeaders \n hex(SHA256(body))
-//	StringToSign     = "TC3-HMAC-SHA256" \n T \n Date/service/tc3_request \n hex(SHA256(CanonicalRequest))
-//	SecretSigning    = HMAC(HMAC(HMAC("TC3"+SecretKey, Date), service), "tc3_request")
-//	Signature        = hex(HMAC(SecretSigning, StringToSign))
-//
-// CanonicalHeaders holds one "name:value\n" line per signed header, name and value
-// lowercased and trimmed, in the ASCII order of SignedHeaders. Query is empty for POST.
-// When the request carries "X-TC-Content-SHA256: UNSIGNED-PAYLOAD" the payload hash is
-// that of the literal UNSIGNED-PAYLOAD, as the SDK's UnsignedPayload option does.
+// Invariants: Verify never reveals a secret or the expected signature, and accepts
+// the signed host with or without its port (SDKs differ; see Verify).
 package tc3
 
 import (
@@ -87,6 +73,18 @@ type Credential struct {
 	SecretKey string
 }
 
+// The algorithm, for a request with timestamp T (UNIX seconds) and Date the UTC date of T:
+//
+//	CanonicalRequest = Method \n "/" \n Query \n CanonicalHeaders \n SignedHeaders \n hex(SHA256(body))
+//	StringToSign     = "TC3-HMAC-SHA256" \n T \n Date/service/tc3_request \n hex(SHA256(CanonicalRequest))
+//	SecretSigning    = HMAC(HMAC(HMAC("TC3"+SecretKey, Date), service), "tc3_request")
+//	Signature        = hex(HMAC(SecretSigning, StringToSign))
+//
+// CanonicalHeaders holds one "name:value\n" line per signed header, name and value
+// lowercased and trimmed, in the ASCII order of SignedHeaders. Query is empty for POST.
+// With "X-TC-Content-SHA256: UNSIGNED-PAYLOAD" the payload hash is that of the literal
+// UNSIGNED-PAYLOAD, as the SDK's UnsignedPayload option does.
+
 // Sign signs r for service (e.g. "faceid") with cred at time now: it sets X-TC-Timestamp
 // to now's UNIX seconds and Authorization to the TC3-HMAC-SHA256 header. body must be
 // the exact bytes r sends. The signed headers are content-type and host (host is r.Host,
@@ -108,7 +106,7 @@ func Sign(r *http.Request, body []byte, service string, cred Credential, now tim
 	ts := now.Unix()
 	r.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	date := time.Unix(ts, 0).UTC().Format(time.DateOnly)
-	canon, err := canonicalRequest(nil, r, names, strings.Join(names, ";"), body)
+	canon, err := canonicalRequest(nil, r, hostOf(r), names, strings.Join(names, ";"), body)
 	if err != nil {
 		return fmt.Errorf("tc3: sign: %w", err)
 	}
@@ -120,6 +118,10 @@ func Sign(r *http.Request, body []byte, service string, cred Credential, now tim
 }
 
 // Verify checks the TC3-HMAC-SHA256 signature of r, whose body is body, for service.
+// For a request to a host with a port, the signed host header may be the host with
+// the port (the Go SDK signs "host:127.0.0.1:19000") or without it (the Node.js SDK
+// signs the URL's hostname, "host:127.0.0.1"); any other host is refused. On Tencent's
+// own endpoints (port 443, no port in Host) the two agree.
 // lookupSecret returns the SecretKey of a SecretId (ok false when there is none). now is
 // the verifier's clock. A nil result means the signature is valid; otherwise the error
 // is an *Error whose Code is, in the order the checks run:
@@ -170,19 +172,55 @@ func Verify(r *http.Request, body []byte, service string, lookupSecret func(secr
 		return &Error{CodeSignatureFailure, "The provided credentials could not be validated: the credential scope date " + a.date +
 			" is not the UTC date of X-TC-Timestamp (" + date + ")."}
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	canon, err := canonicalRequest((*buf)[:0], r, a.signed, a.signedText, body)
-	if err != nil { // cannot happen: presence was checked above
-		return &Error{CodeInvalidAuthorization, "The Authorization header is invalid: " + err.Error() + "."}
-	}
-	*buf = canon
-	want := signatureBytes(signingKey(key, a.date, service), stringToSign(ts, a.scope, canon))
 	got := make([]byte, sha256.Size)
-	if _, err := hex.Decode(got, []byte(a.signature)); err != nil || !hmac.Equal(got, want) {
+	if _, err := hex.Decode(got, []byte(a.signature)); err != nil {
 		return &Error{CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct."}
 	}
-	return nil
+	sk := signingKey(key, a.date, service)
+	host := hostOf(r)
+	hosts := []string{host}
+	if h := withoutPort(host); h != host {
+		hosts = append(hosts, h)
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	for _, h := range hosts {
+		canon, err := canonicalRequest((*buf)[:0], r, h, a.signed, a.signedText, body)
+		if err != nil { // cannot happen: presence was checked above
+			return &Error{CodeInvalidAuthorization, "The Authorization header is invalid: " + err.Error() + "."}
+		}
+		*buf = canon
+		if hmac.Equal(got, signatureBytes(sk, stringToSign(ts, a.scope, canon))) {
+			return nil
+		}
+	}
+	return &Error{CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct."}
+}
+
+// hostOf is the host r was sent to: r.Host, or r.URL.Host when empty.
+func hostOf(r *http.Request) string {
+	if r.Host == "" && r.URL != nil {
+		return r.URL.Host
+	}
+	return r.Host
+}
+
+// withoutPort returns host without a trailing ":port" ("[::1]:80" → "[::1]", as a
+// URL's hostname is written), or host unchanged when it has none.
+func withoutPort(host string) string {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 || i < strings.LastIndexByte(host, ']') || i == len(host)-1 {
+		return host
+	}
+	for _, c := range host[i+1:] {
+		if c < '0' || c > '9' {
+			return host
+		}
+	}
+	if strings.Count(host, ":") > 1 && !strings.HasPrefix(host, "[") { // a bare IPv6 address
+		return host
+	}
+	return host[:i]
 }
 
 func missing(name string) *Error {
@@ -272,9 +310,10 @@ func parseAuthorization(h string) (authorization, error) {
 	return a, nil
 }
 
-// canonicalRequest appends the canonical request of r to dst. names are the lowercase
-// signed header names in ASCII order, signedText their ';'-joined form.
-func canonicalRequest(dst []byte, r *http.Request, names []string, signedText string, body []byte) ([]byte, error) {
+// canonicalRequest appends the canonical request of r to dst, with host as the value
+// of the host header. names are the lowercase signed header names in ASCII order,
+// signedText their ';'-joined form.
+func canonicalRequest(dst []byte, r *http.Request, host string, names []string, signedText string, body []byte) ([]byte, error) {
 	dst = append(dst, r.Method...)
 	dst = append(dst, "\n/\n"...)
 	if r.Method == http.MethodGet && r.URL != nil {
@@ -284,10 +323,7 @@ func canonicalRequest(dst []byte, r *http.Request, names []string, signedText st
 	for _, n := range names {
 		var v string
 		if n == "host" {
-			v = r.Host
-			if v == "" && r.URL != nil {
-				v = r.URL.Host
-			}
+			v = host
 		} else {
 			v = r.Header.Get(n)
 		}

@@ -56,7 +56,7 @@ func TestVectorA(t *testing.T) {
 	}
 
 	t.Run("intermediates", func(t *testing.T) {
-		canon, err := canonicalRequest(nil, r, []string{"content-type", "host"}, "content-type;host", []byte(vecPayload))
+		canon, err := canonicalRequest(nil, r, hostOf(r), []string{"content-type", "host"}, "content-type;host", []byte(vecPayload))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestVectorB(t *testing.T) {
 		})
 	}
 	t.Run("HashedCanonicalRequest", func(t *testing.T) {
-		canon, err := canonicalRequest(nil, r, []string{"content-type", "host", "x-tc-action"}, "content-type;host;x-tc-action", []byte(vecPayload))
+		canon, err := canonicalRequest(nil, r, hostOf(r), []string{"content-type", "host", "x-tc-action"}, "content-type;host;x-tc-action", []byte(vecPayload))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,6 +233,59 @@ func TestVerifyTampering(t *testing.T) {
 				t.Errorf("error leaks the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestVerifyHostPort: the Go SDK signs "host:<hostname>:<port>", the Node.js SDK
+// "host:<hostname>" for the same request; both verify, another host or port does not.
+func TestVerifyHostPort(t *testing.T) {
+	const id, key = "AKIDhost", "host-secret-key"
+	body := []byte(`{"RedirectURL":"https://example.com/done"}`)
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		requestHost, signedHost string
+		ok                      bool
+	}{
+		{"127.0.0.1:19000", "127.0.0.1:19000", true}, // Go SDK
+		{"127.0.0.1:19000", "127.0.0.1", true},       // Node.js SDK
+		{"faceid.localhost:19000", "faceid.localhost", true},
+		{"[::1]:19000", "[::1]", true},
+		{"[::1]:19000", "[::1]:19000", true},
+		{"127.0.0.1", "127.0.0.1", true},
+		{"127.0.0.1:19000", "127.0.0.1:19001", false},
+		{"127.0.0.1:19000", "127.0.0.2", false},
+		{"127.0.0.1:19000", "127.0.0.2:19000", false},
+		{"127.0.0.1", "127.0.0.1:80", false},
+		{"127.0.0.1:19000", "127.0.0.1:", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.requestHost+" signed as "+tt.signedHost, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "http://"+tt.requestHost+"/", bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Host = tt.signedHost
+			if err := Sign(r, body, "faceid", Credential{id, key}, now); err != nil {
+				t.Fatal(err)
+			}
+			r.Host = tt.requestHost
+			err := Verify(r, body, "faceid", lookup(id, key), now)
+			if tt.ok && err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if !tt.ok && Code(err) != CodeSignatureFailure {
+				t.Fatalf("Verify = %v, want %s", err, CodeSignatureFailure)
+			}
+		})
+	}
+}
+
+func TestWithoutPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:19000": "127.0.0.1", "h:1": "h", "h": "h", "[::1]:80": "[::1]", "[::1]": "[::1]",
+		"::1": "::1", "fe80::1:80": "fe80::1:80", "h:": "h:", "h:x": "h:x", "": "",
+	} {
+		if got := withoutPort(in); got != want {
+			t.Errorf("withoutPort(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
