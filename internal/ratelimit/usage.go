@@ -63,8 +63,9 @@ func ReadUsage(ctx context.Context, rdb redis.Cmdable, limiterKey string, n int)
 // Budget describes one limiter (an account, action and endpoint's budget) to
 // operators. Workers announce theirs with Announce; GET /v1/budgets lists them.
 type Budget struct {
-	// Key is the limiter's Redis key (Config.Key).
-	Key string `json:"Key"`
+	// Key is the limiter's Redis key (Config.Key); never shown, since it holds the
+	// whole account.
+	Key string `json:"-"`
 	// Account names the account, masked (e.g. "AKID…3f9a"): never a whole SecretId.
 	Account string `json:"Account"`
 	// Action and Endpoint are the upstream action and endpoint the budget paces.
