@@ -388,9 +388,17 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	if err != nil {
 		return nil, err
 	}
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: keys.Limiter(client.Account(), faceid.Action, client.Endpoint()), Rate: c.rate})
+	lkey := keys.Limiter(client.Account(), faceid.Action, client.Endpoint())
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Key: lkey, Rate: c.rate})
 	if err != nil {
 		return nil, err
+	}
+	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	err = ratelimit.Announce(actx, rdb, ratelimit.Budget{Key: lkey, Account: ratelimit.MaskAccount(client.Account()),
+		Action: faceid.Action, Endpoint: client.Endpoint(), Rate: c.rate})
+	cancel()
+	if err != nil { // the console lacks this budget; the worker works
+		log.Warn().Err(err).Msg("budget not announced to the operator console")
 	}
 	wlog := log.With().Str("component", "worker").Logger()
 	cfg := worker.Config{

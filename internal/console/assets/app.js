@@ -408,6 +408,7 @@
     $('wh-all').addEventListener('click', () => replay(''));
     $('wh-list').addEventListener('click', (ev) => { const b = ev.target.closest('button[data-replay]'); if (b) replay(b.dataset.replay); });
     window.addEventListener('hashchange', () => { route(); $('main').focus(); });
-    signIn(token).then((ok) => { if (!ok && $('login').hidden) showLogin(''); });
+    if (token) signIn(token).then((ok) => { if (!ok && $('login').hidden) showLogin(''); });
+    else showLogin(''); // ask first: a call without a token would only be refused
   });
 })();
