@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,6 +181,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Sign in with the keyboard: the page asks for the token first.
 	do("open the console", chromedp.Navigate(base+"/ui"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	shoot("signin")
 	do("enter the token", chromedp.SendKeys(chromedp.CSS("#token"), tok+kb.Enter))
 	wait("the pipeline", `document.querySelector('#pl-badge').textContent === 'Running'`)
 	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('faceidq.token')`)); v != tok {

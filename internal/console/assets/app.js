@@ -242,14 +242,15 @@
     out.replaceChildren(el('p', {}, 'Importing ' + f.name + '…'));
     try {
       const s = await api('POST', '/v1/batches' + (q.toString() ? '?' + q : ''), { body: f, type: csv ? 'text/csv' : 'application/x-ndjson' });
-      const parts = [el('p', { className: 'big' }, 'Imported ', el('a', { href: '#campaigns/' + encodeURIComponent(s.BatchId) }, s.Name || s.BatchId),
+      const parts = [el('p', { className: 'summary' }, 'Imported ', el('a', { href: '#campaigns/' + encodeURIComponent(s.BatchId) }, s.Name || s.BatchId),
         ': ' + num(s.Accepted) + ' of ' + num(s.Lines) + ' lines accepted (' + num(s.Created) + ' new, ' + num(s.Existing) + ' already there), ' +
         num(s.RejectedCount) + ' rejected.')];
       if (s.Rejected && s.Rejected.length) {
-        parts.push(el('div', { className: 'rejected' }, el('table', {},
+        parts.push(el('div', { className: 'rejected' }, el('table', { className: 'stack' },
           el('caption', { className: 'hint' }, 'Rejected lines' + (s.RejectedCount > s.Rejected.length ? ' (first ' + s.Rejected.length + ')' : '')),
           el('thead', {}, el('tr', {}, el('th', { scope: 'col', className: 'num' }, 'Line'), el('th', { scope: 'col' }, 'Code'), el('th', { scope: 'col' }, 'Reason'))),
-          el('tbody', {}, ...s.Rejected.map((r) => el('tr', {}, el('td', { className: 'num' }, r.Line), el('td', {}, r.Error.Code), el('td', { className: 'wrap' }, r.Error.Message)))))));
+          el('tbody', {}, ...s.Rejected.map((r) => el('tr', {}, el('td', { className: 'num', dataset: { label: 'Line' } }, r.Line),
+            el('td', { className: 'wrap', dataset: { label: 'Code' } }, r.Error.Code), el('td', { className: 'wrap', dataset: { label: 'Reason' } }, r.Error.Message)))))));
       }
       out.replaceChildren(...parts);
       say('Imported ' + (s.Name || s.BatchId) + '.');
@@ -278,12 +279,12 @@
     bar.textContent = pct + ' %';
     $('cp-progress-label').textContent = links ? 'Links opened' : 'Jobs final';
     $('cp-summary').textContent = num(final) + ' of ' + num(p.Total) + (links ? ' opened' : ' final') + ' (' + pct + ' %)' + (p.Done ? ' · done' : '');
-    const fact = (k, v) => el('div', {}, el('dt', {}, k), el('dd', {}, v));
+    const fact = (k, v, cls) => el('div', { className: cls || '' }, el('dt', {}, k), el('dd', {}, v));
     $('cp-facts').replaceChildren(
       fact('State', el('span', { className: 'badge ' + p.State }, p.State)), fact('Mode', p.Mode),
       fact('Rate', (p.Rate || 0).toFixed(1) + ' jobs/s'),
       fact('ETA', p.Done ? 'done' : p.ETA === null ? '— (nothing finishing, or paused)' : dur(p.ETA) + (p.ETAAt ? ' (' + new Date(p.ETAAt).toLocaleTimeString() + ')' : '')),
-      fact('Fed to workers', num(p.Fed)), fact('Created', fmtTime(p.CreatedAt)), fact('BatchId', p.BatchId));
+      fact('Fed to workers', num(p.Fed)), fact('Created', fmtTime(p.CreatedAt)), fact('BatchId', p.BatchId, 'wide'));
     $('cp-pause').disabled = p.State !== 'active';
     $('cp-resume').disabled = p.State !== 'paused';
     $('cp-cancel').disabled = p.State === 'canceled' || p.Done;
@@ -367,14 +368,14 @@
     $('wh-all').disabled = !list.length;
     const box = $('wh-list');
     if (!list.length) { box.replaceChildren(el('p', { className: 'card' }, 'No dead webhook: every delivery succeeded or is still being retried.')); return; }
-    box.replaceChildren(el('div', { className: 'card scroll' }, el('table', {},
-      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Job'), el('th', { scope: 'col', className: 'hide-narrow' }, 'URL'),
-        el('th', { scope: 'col', className: 'num' }, 'Attempts'), el('th', { scope: 'col' }, 'Last error'), el('th', { scope: 'col', className: 'hide-narrow' }, 'Given up'),
-        el('th', { scope: 'col' }, el('span', { className: 'skip' }, 'Action')))),
+    const td = (label, v, cls) => el('td', { className: cls || 'wrap', dataset: { label } }, v);
+    box.replaceChildren(el('div', { className: 'card' }, el('table', { className: 'stack' },
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Job'), el('th', { scope: 'col' }, 'URL'),
+        el('th', { scope: 'col', className: 'num' }, 'Attempts'), el('th', { scope: 'col' }, 'Last error'), el('th', { scope: 'col' }, 'Given up'),
+        el('th', { scope: 'col' }, 'Action'))),
       el('tbody', {}, ...list.map((d) => el('tr', {},
-        el('td', { className: 'wrap' }, el('a', { href: '#job/' + encodeURIComponent(d.JobId) }, d.JobId)),
-        el('td', { className: 'wrap hide-narrow' }, d.URL), el('td', { className: 'num' }, d.Attempts),
-        el('td', { className: 'wrap' }, d.LastError || ''), el('td', { className: 'hide-narrow' }, fmtTime(d.LastAt)),
+        td('Job', el('a', { href: '#job/' + encodeURIComponent(d.JobId) }, d.JobId)),
+        td('URL', d.URL), td('Attempts', d.Attempts, 'num'), td('Last error', d.LastError || ''), td('Given up', fmtTime(d.LastAt)),
         el('td', {}, el('button', { type: 'button', className: 'quiet', dataset: { replay: d.JobId }, ariaLabel: 'Replay the webhook of ' + d.JobId }, 'Replay'))))))));
   }
   async function replay(jobID) {
