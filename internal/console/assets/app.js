@@ -75,6 +75,7 @@
     for (const v of document.querySelectorAll('.view')) v.hidden = true;
     $('login').hidden = false;
     $('logout').hidden = true;
+    document.querySelector('nav').hidden = true;
     $('login-error').textContent = msg || '';
     $('token').focus();
   }
@@ -89,6 +90,7 @@
     if (token) sessionStorage.setItem(TOKEN_KEY, token);
     $('login').hidden = true;
     $('logout').hidden = !token;
+    document.querySelector('nav').hidden = false;
     route();
     return true;
   }
