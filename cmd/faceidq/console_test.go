@@ -205,6 +205,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	do("count the codes", chromedp.Click(chromedp.CSS("#cp-tally")))
 	wait("the codes", `/No job failed/.test(document.querySelector('#cp-codes').textContent)`)
 	shoot("campaign")
+	do("pause the campaign", chromedp.Click(chromedp.CSS("#cp-pause")))
+	wait("the campaign paused", `document.querySelector('#cp-facts .badge').textContent === 'paused' && !document.querySelector('#cp-resume').disabled`)
+	do("resume the campaign", chromedp.Click(chromedp.CSS("#cp-resume")))
+	wait("the campaign active", `document.querySelector('#cp-facts .badge').textContent === 'active'`)
 	jobID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch('/v1/batches/spring-kyc/results', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('faceidq.token')}})
 	  .then(r => r.text()).then(t => JSON.parse(t.split('\n')[0]).JobId)`, chromedp.EvalAwaitPromise))
 	if err != nil || !tasks.ValidID("j_", jobID) {
@@ -239,6 +243,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	shoot("webhooks")
 	do("replay", chromedp.Click(chromedp.CSS("#wh-list button[data-replay]")))
 	wait("replayed", `/Replayed 1 webhook/.test(document.querySelector('#status').textContent) && /No dead webhook/.test(document.querySelector('#wh-list').textContent)`)
+
+	do("forget the token", chromedp.Click(chromedp.CSS("#logout")))
+	wait("the sign-in form", `!document.querySelector('#login').hidden && sessionStorage.getItem('faceidq.token') === null`)
 
 	csp, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__csp`))
 	if err != nil {
