@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
@@ -469,13 +466,6 @@ func webhookFlags() (*flags, *webhookOpts) {
 	return f, o
 }
 
-// failedDelivery is one line of `faceidq webhook failed`: the job and its webhook
-// state (absent when the job's result has expired).
-type failedDelivery struct {
-	JobId string `json:"JobId"`
-	*tasks.Webhook
-}
-
 func runWebhook(ctx context.Context, e *env, args []string) error {
 	f, o := webhookFlags()
 	pos, err := f.parse(args, e.getenv)
@@ -514,25 +504,15 @@ func runWebhook(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	store := results.New(rdb, results.Config{TTL: ttl})
-	s, err := replaySender(rdb, store)
+	s, err := webhook.NewDeadLetters(webhook.DeadConfig{Redis: rdb, Store: results.New(rdb, results.Config{TTL: ttl}),
+		Enqueuer: asynq.NewClientFromRedisClient(rdb)})
 	if err != nil {
 		return err
 	}
 	if pos[0] == "failed" {
-		ids, err := s.Exhausted(ctx)
+		out, err := s.List(ctx)
 		if err != nil {
 			return err
-		}
-		out := make([]failedDelivery, 0, len(ids))
-		for _, id := range ids {
-			d := failedDelivery{JobId: id}
-			if job, err := store.Get(ctx, id); err == nil {
-				d.Webhook = job.Webhook
-			} else if !errors.Is(err, results.ErrNotFound) {
-				return err
-			}
-			out = append(out, d)
 		}
 		return printJSON(e.stdout, out)
 	}
@@ -549,18 +529,4 @@ func runWebhook(ctx context.Context, e *env, args []string) error {
 		err = perr
 	}
 	return err
-}
-
-// replaySender returns a Sender that lists and replays exhausted deliveries: it
-// only enqueues them, and the workers sign them with FACEIDQ_WEBHOOK_SECRET when
-// they deliver, so it signs nothing and gets a throwaway secret (the webhook
-// secret need not be given to operators' shells).
-func replaySender(rdb redis.UniversalClient, store *results.Store) (*webhook.Sender, error) {
-	var key [32]byte
-	_, _ = rand.Read(key[:])
-	secrets, err := webhook.ParseSecrets(webhook.SecretPrefix + base64.StdEncoding.EncodeToString(key[:]))
-	if err != nil {
-		return nil, err
-	}
-	return webhook.New(webhook.Config{Secrets: secrets, Redis: rdb, Enqueuer: asynq.NewClientFromRedisClient(rdb)}, store, nil)
 }

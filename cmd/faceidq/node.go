@@ -417,7 +417,9 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	cfg := worker.Config{
 		Redis: rdb, Upstream: client, Concurrency: c.concurrency, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
 		DefaultRegion: c.region, Logger: &wlog, Metrics: m,
-		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: c.rate}),
+		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: c.rate}, func(err error) {
+			log.Warn().Err(err).Msg("budget not announced to the operator console")
+		}),
 	}
 	if len(c.secrets) > 0 {
 		sender, err := webhook.New(webhook.Config{Secrets: c.secrets, Policy: c.allow, Redis: rdb,

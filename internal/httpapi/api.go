@@ -140,6 +140,10 @@ func New(cfg Config) (*API, error) {
 	if cfg.Campaigns != nil {
 		a.mountCampaigns(cfg.Campaigns)
 	}
+	if err := a.mountOperator(); err != nil { // operator.go: dead webhooks, budgets, /ui
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 

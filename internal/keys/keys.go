@@ -26,6 +26,14 @@ func Limiter(account, action, endpoint string) string {
 	return Prefix + "{limiter:" + account + ":" + action + ":" + endpoint + "}"
 }
 
+// LimiterUsage is the hash counting a limiter's grants and penalties per second, for
+// operators; limiterKey is a Limiter key, whose hash tag it shares.
+func LimiterUsage(limiterKey string) string { return limiterKey + ":usage" }
+
+// Budgets is the hash describing every limiter a worker announced (limiter key to a
+// JSON description), for operators.
+const Budgets = Prefix + "budgets"
+
 // Pipeline is the hash holding the pipeline switch (Paused, Reason, Since).
 const Pipeline = Prefix + "pipeline"
 

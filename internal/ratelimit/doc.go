@@ -60,6 +60,13 @@
 // rate is Config.Rate × factor. A refusal of a call reserved before the latest penalty is
 // ignored, so one overrun seen by many workers lowers the rate once.
 //
+// # Usage for operators
+//
+// The script that grants a slot also counts it, by lane and by the second of the slot,
+// and counts each Penalize in its second, in a small ring of per-second counters in a
+// second hash with the same hash tag (keys.LimiterUsage): no extra round trip, and no
+// effect on any reply. ReadUsage reads them; Announce and Budgets list the limiters.
+//
 // # Why not go-redis/redis_rate
 //
 // redis_rate implements GCRA with a burst and answers "allowed now or retry after"; it

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -156,9 +157,10 @@ func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int
 		us(c.InitialSpread), us(c.MinSpread), us(c.MaxSpread),
 		ftoa(c.Recovery), ftoa(c.Decrease), ftoa(c.MinFactor), reservedAt,
 		keyTTL.Milliseconds(), us(spreadEpoch), us(MaxAheadLimit + time.Second), ftoa(c.BatchAhead),
+		UsageSeconds,
 	}
 	sent := time.Now()
-	v, err := script.Run(ctx, l.rdb, []string{c.Key}, args...).Int64Slice()
+	v, err := script.Run(ctx, l.rdb, []string{c.Key, keys.LimiterUsage(c.Key)}, args...).Int64Slice()
 	recv := time.Now()
 	if err != nil {
 		return reply{}, err

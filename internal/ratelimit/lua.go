@@ -35,6 +35,12 @@ import "github.com/redis/go-redis/v9"
 //	16 reset      a tat further than this (plus four intervals) ahead of now is a step
 //	              back of Redis's clock, µs
 //	17 batchAhead how far ahead a batch reservation may reach, in intervals (0 to 1)
+//	18 ring       seconds kept in the usage counters of KEYS[2]
+//
+// KEYS[2] (same hash tag) counts use per second for operators, in a ring of ARGV[18]
+// seconds: field t<i> is the second (Redis time) slot i holds, i<i> and b<i> the
+// interactive and batch grants whose slot falls in it, x<i> the penalties reported in
+// it. The counters never change a reply.
 //
 // Reply: {ok, wait, now, slot, interval, spread, factor in millionths}. For "r", ok=1 is a
 // grant (wait = slot - now) and ok=0 a refusal (wait = how long until the caller's lane
@@ -60,6 +66,7 @@ local ttl = tonumber(ARGV[14])
 local epoch = tonumber(ARGV[15])
 local reset = tonumber(ARGV[16])
 local batchAhead = tonumber(ARGV[17])
+local ring = tonumber(ARGV[18])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -104,6 +111,16 @@ local function save()
   redis.call('PEXPIRE', key, ttl)
 end
 
+local function count(field, sec)
+  local st = KEYS[2]
+  local i = sec % ring
+  if tonumber(redis.call('HGET', st, 't' .. i)) ~= sec then
+    redis.call('HSET', st, 't' .. i, sec, 'i' .. i, 0, 'b' .. i, 0, 'x' .. i, 0)
+  end
+  redis.call('HINCRBY', st, field .. i, 1)
+  redis.call('PEXPIRE', st, ttl)
+end
+
 if tat == nil or tat < now then tat = now end
 if tat - now > reset + 4 * iv then
   -- Redis's clock stepped back (e.g. a failover to a server with another clock): start
@@ -122,8 +139,10 @@ if op == 'r' then
   local slot = tat
   tat = slot + iv
   save()
+  if lane == 1 then count('b', math.floor(slot / 1000000)) else count('i', math.floor(slot / 1000000)) end
   return {1, ahead, now, slot, iv, spread, math.floor(factor * 1000000)}
 elseif op == 'p' then
+  count('x', math.floor(now / 1000000))
   if reservedAt > 0 and reservedAt < fat then
     return {0, 0, now, tat, iv, spread, math.floor(factor * 1000000)}
   end

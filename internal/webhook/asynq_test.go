@@ -181,6 +181,24 @@ func TestAsynqExhaustedThenReplayed(t *testing.T) {
 	if o := strings.Join(b.obs.list(), ","); strings.Count(o, "failure") != 2 || strings.Count(o, "exhausted") != 2 {
 		t.Errorf("outcomes %s", o)
 	}
+	t.Run("List without a secret", func(t *testing.T) {
+		d, err := NewDeadLetters(DeadConfig{Redis: s.rdb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.List(ctx)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("List = %+v, %v", got, err)
+		}
+		for _, dd := range got {
+			if dd.Status != StatusExhausted || dd.Attempts != 2 || dd.URL != rc.srv.URL || !strings.HasPrefix(dd.LastError, "HTTP 502") || dd.LastAt.IsZero() {
+				t.Errorf("dead delivery %+v", dd)
+			}
+		}
+		if err := d.Replay(ctx, got[0].JobId); !errors.Is(err, ErrNoEnqueuer) {
+			t.Errorf("Replay without an enqueuer = %v", err)
+		}
+	})
 	firstIDs := map[string]string{}
 	for _, d := range rc.deliveries() {
 		firstIDs[d.header.Get("webhook-id")] = string(d.body)

@@ -32,7 +32,8 @@
 // retries (asynq.SkipRetry). Each attempt is recorded on the job through Store
 // (tasks.Webhook: status pending, retrying, delivered, exhausted or gone; attempts; last
 // error; last time). A delivery that runs out of attempts, or whose destination is
-// refused, is kept in keys.WebhookDead for Replay and ReplayAll.
+// refused, is kept in keys.WebhookDead; DeadLetters lists and replays those (it needs no
+// secret: it only enqueues), for the CLI and the HTTP API alike.
 //
 // # Safety
 //

@@ -30,7 +30,7 @@ func Start(tb testing.TB, rdb redis.UniversalClient, up Upstream) *worker.Worker
 	}
 	w, err := worker.New(worker.Config{
 		Redis: rdb, Upstream: client, Concurrency: 8,
-		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: 20}),
+		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: 20}, nil),
 		Backoff:  worker.BackoffConfig{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
 	})
 	if err != nil {
