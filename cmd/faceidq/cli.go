@@ -10,11 +10,11 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/faceid"
-	"github.com/faceidq/faceidq/internal/httpapi"
 	"github.com/faceidq/faceidq/internal/pipeline"
 	"github.com/faceidq/faceidq/internal/redisconn"
 	"github.com/faceidq/faceidq/internal/results"
@@ -198,7 +198,7 @@ func flagName(fe *faceid.FieldError) string {
 func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 	req := &tasks.TokenRequest{Region: o.region.value, CallbackURL: o.callback.value, Priority: tasks.Priority(o.priority.value)}
 	if o.conf.set() {
-		r, err := httpapi.DecodeTokenRequest(strings.NewReader(`{"Config":` + o.conf.value + `}`))
+		c, err := tasks.DecodeConfig([]byte(o.conf.value))
 		var fe *faceid.FieldError
 		if errors.As(err, &fe) {
 			return nil, usagef("--config: %s", fe.Error())
@@ -206,7 +206,7 @@ func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 		if err != nil {
 			return nil, usagef("--config: %v", err)
 		}
-		req.Config = r.Config
+		req.Config = c
 	}
 	str := func(opt *option) *string {
 		if !opt.set() {
@@ -232,6 +232,16 @@ func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 		}
 		s := base64.StdEncoding.EncodeToString(b)
 		req.CompareImageBase64 = &s
+	}
+	// The same checks as a POST /v1/tokens body gets, before Redis is reached.
+	for _, opt := range []*option{o.redirectURL, o.extra, o.ruleID, o.callback, o.region, o.priority} {
+		if !utf8.ValidString(opt.value) {
+			return nil, usagef("--%s: is not valid UTF-8", opt.flag)
+		}
+	}
+	var fe *faceid.FieldError
+	if err := req.Validate(); errors.As(err, &fe) {
+		return nil, usagef("%s", flagName(fe))
 	}
 	return req, nil
 }

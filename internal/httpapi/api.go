@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -315,7 +314,7 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	req, err := DecodeTokenRequest(bytes.NewReader(body))
+	req, err := tasks.DecodeTokenRequest(body)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -19,7 +19,7 @@
 //
 // # Submitting
 //
-// The body of POST /v1/tokens is decoded strictly (DecodeTokenRequest): unknown or
+// The body of POST /v1/tokens is decoded strictly (tasks.DecodeTokenRequest): unknown or
 // misspelt names, repeated names, values of the wrong type and data after the object
 // are refused, naming the field. producer.Submit then validates the values; nothing is
 // enqueued for a refused request. Idempotency-Key makes a retry return the first job
