@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/pipeline"
 	"github.com/faceidq/faceidq/internal/redisconn"
 	"github.com/faceidq/faceidq/internal/results"
@@ -52,21 +53,18 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// waitFinal polls job jobID until it is final or wait runs out, and returns it as it
-// then stands.
-func waitFinal(ctx context.Context, store *results.Store, jobID string, wait time.Duration) (*tasks.Job, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		job, err := store.Get(ctx, jobID)
-		if err != nil || job.Status.Final() || !time.Now().Before(deadline) {
-			return job, err
-		}
-		select {
-		case <-ctx.Done():
-			return job, nil
-		case <-time.After(min(200*time.Millisecond, time.Until(deadline))):
-		}
+// waitFinal waits up to wait for job jobID to be final (through a jobwait.Waiter:
+// the one way faceidq waits for a job) and returns it as it then stands.
+func waitFinal(ctx context.Context, rdb redis.UniversalClient, store *results.Store, jobID string, wait time.Duration) (*tasks.Job, error) {
+	if wait <= 0 {
+		return store.Get(ctx, jobID)
 	}
+	w, err := jobwait.New(jobwait.Config{Redis: rdb, Results: store})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	return w.WaitFor(ctx, jobID, wait)
 }
 
 // enqueueOpts are the options of `faceidq enqueue`.
@@ -172,7 +170,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if wait > 0 {
-		if job, err = waitFinal(ctx, p.Results(), job.JobId, wait); err != nil {
+		if job, err = waitFinal(ctx, rdb, p.Results(), job.JobId, wait); err != nil {
 			return err
 		}
 	}
@@ -283,7 +281,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	job, err := waitFinal(ctx, results.New(rdb, results.Config{}), pos[0], wait)
+	job, err := waitFinal(ctx, rdb, results.New(rdb, results.Config{}), pos[0], wait)
 	if errors.Is(err, results.ErrNotFound) {
 		return fmt.Errorf("no job %s (unknown, or its result expired)", pos[0])
 	}

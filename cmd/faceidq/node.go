@@ -19,6 +19,7 @@ import (
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/httpapi"
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/ratelimit"
@@ -422,18 +423,26 @@ func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *met
 		return nil, err
 	}
 	alog := log.With().Str("component", "api").Logger()
-	cm, err := campaign.New(campaign.Config{Redis: rdb, DefaultRegion: c.region, ResultTTL: c.resultTTL,
-		CheckCallbackURL: pcfg.CheckCallbackURL, Mint: campaign.MintWithProducer(p), PublicURL: publicURL})
+	// The process's one waiter for final jobs: Prefer: wait and start links.
+	w, err := jobwait.New(jobwait.Config{Redis: rdb, Results: p.Results()})
 	if err != nil {
+		return nil, err
+	}
+	cm, err := campaign.New(campaign.Config{Redis: rdb, DefaultRegion: c.region, ResultTTL: c.resultTTL,
+		CheckCallbackURL: pcfg.CheckCallbackURL, Mint: campaign.MintWithProducer(p), Waiter: w, PublicURL: publicURL})
+	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
 	ch, err := campaign.NewHandler(campaign.HandlerConfig{Manager: cm, OnError: func(r *http.Request, err error) {
 		alog.Error().Err(err).Str("request_id", httpapi.RequestID(r)).Str("route", r.Pattern).Msg("campaign request failed")
 	}})
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
-	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog, Campaigns: ch})
+	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog,
+		Waiter: w, OwnWaiter: true, Campaigns: ch})
 }
 
 // publicURL validates FACEIDQ_PUBLIC_URL: an absolute http or https URL without

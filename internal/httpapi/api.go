@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/pipeline"
 	"github.com/faceidq/faceidq/internal/results"
@@ -62,6 +63,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// ReadyTimeout bounds the Redis check of /readyz. Defaults to DefaultReadyTimeout (2s).
 	ReadyTimeout time.Duration
+	// Waiter waits for final jobs (Prefer: wait): the process's one subscription to
+	// keys.Done, shared with the campaign manager's start links. Nil: New makes one
+	// and Close closes it.
+	Waiter *jobwait.Waiter
+	// OwnWaiter makes Close close a given Waiter too.
+	OwnWaiter bool
 	// Campaigns serves the campaign routes (campaign.NewHandler). Nil: no campaign
 	// routes. New mounts /v1/batches… and /v1/links/… behind the authentication, and
 	// GET /v1/start/{LinkId} without it: end users open start links from an email,
@@ -117,20 +124,25 @@ type API struct {
 	log     zerolog.Logger
 	auth    *authenticator
 	mux     *http.ServeMux
-	hub     *doneHub
+	waiter  *jobwait.Waiter
+	ownWait bool // waiter was made by New: Close closes it
 	metrics http.Handler
 }
 
 // New returns the HTTP API of `faceidq serve` and `faceidq api` (routes in the
-// package doc). It starts the process's one subscription to keys.Done, for
-// Prefer: wait; Close stops it.
+// package doc).
 func New(cfg Config) (*API, error) {
 	a, err := newAPI(cfg, true)
 	if err != nil {
 		return nil, err
 	}
-	a.hub = newDoneHub(a.cfg.Redis)
-	a.hub.start()
+	a.ownWait = cfg.OwnWaiter
+	if a.waiter = cfg.Waiter; a.waiter == nil {
+		if a.waiter, err = jobwait.New(jobwait.Config{Redis: a.cfg.Redis, Results: a.cfg.Results}); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+		a.ownWait = true
+	}
 	a.handle("POST /v1/tokens", a.postToken)
 	a.handle("GET /v1/tokens/{JobId}", a.getToken)
 	a.handle("GET /v1/pipeline", a.getPipeline)
@@ -201,12 +213,12 @@ func (a *API) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// Close stops the keys.Done subscription; requests still waiting (Prefer: wait) are
-// answered at once with the job as it stands, and later ones do not wait. Call it
-// before http.Server.Shutdown so that shutdown does not wait for them.
+// Close closes the Waiter (one given in Config.Waiter only with Config.OwnWaiter): requests still waiting (Prefer: wait) are answered at once with the job as
+// it stands, and later ones do not wait. Call it before http.Server.Shutdown so that
+// shutdown does not wait for them.
 func (a *API) Close() error {
-	if a.hub != nil {
-		a.hub.stop()
+	if a.ownWait {
+		return a.waiter.Close()
 	}
 	return nil
 }
@@ -373,7 +385,10 @@ func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, 
 		w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
 	if !job.Status.Final() && wait > 0 {
-		j, err := a.waitFinal(r.Context(), job, wait)
+		j, err := a.waiter.WaitFor(r.Context(), job.JobId, wait)
+		if errors.Is(err, results.ErrNotFound) {
+			err = errJobNotFound
+		}
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -386,45 +401,6 @@ func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, 
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, job)
-}
-
-// waitFinal waits up to wait for job to be final and returns it as it then stands.
-func (a *API) waitFinal(ctx context.Context, job *tasks.Job, wait time.Duration) (*tasks.Job, error) {
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	woken, unregister := a.hub.register(job.JobId)
-	defer unregister()
-	if a.hub.waitUp(wctx) {
-		for {
-			j, err := a.cfg.Results.Get(wctx, job.JobId)
-			if err != nil {
-				if wctx.Err() != nil && ctx.Err() == nil {
-					break // the wait ran out during the read
-				}
-				return nil, err
-			}
-			job = j
-			if job.Status.Final() {
-				return job, nil
-			}
-			select {
-			case <-woken:
-				continue
-			case <-wctx.Done():
-			case <-a.hub.closing: // shutting down: answer now
-			}
-			break
-		}
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	// The wait ran out: answer the job as it stands now.
-	j, err := a.cfg.Results.Get(ctx, job.JobId)
-	if errors.Is(err, results.ErrNotFound) {
-		return nil, errJobNotFound
-	}
-	return j, err
 }
 
 // getPipeline is GET /v1/pipeline.
