@@ -434,15 +434,13 @@ func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *met
 		_ = w.Close()
 		return nil, err
 	}
-	ch, err := campaign.NewHandler(campaign.HandlerConfig{Manager: cm, OnError: func(r *http.Request, err error) {
-		alog.Error().Err(err).Str("request_id", httpapi.RequestID(r)).Str("route", r.Pattern).Msg("campaign request failed")
-	}})
+	api, err := httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog,
+		Waiter: w, OwnWaiter: true, Campaigns: cm})
 	if err != nil {
 		_ = w.Close()
 		return nil, err
 	}
-	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog,
-		Waiter: w, OwnWaiter: true, Campaigns: ch})
+	return api, nil
 }
 
 // publicURL validates FACEIDQ_PUBLIC_URL: an absolute http or https URL without

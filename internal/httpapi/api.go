@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/pipeline"
@@ -36,6 +37,10 @@ const (
 	DefaultReadyTimeout = 2 * time.Second
 	// DefaultLongRequestTimeout bounds a campaign import or export.
 	DefaultLongRequestTimeout = time.Hour
+	// DefaultMaxImportBytes bounds a POST /v1/batches body.
+	DefaultMaxImportBytes = 512 << 20
+	// DefaultMaxRejected is how many rejected lines an import answer lists.
+	DefaultMaxRejected = 10000
 )
 
 // Config configures the API.
@@ -69,11 +74,16 @@ type Config struct {
 	Waiter *jobwait.Waiter
 	// OwnWaiter makes Close close a given Waiter too.
 	OwnWaiter bool
-	// Campaigns serves the campaign routes (campaign.NewHandler). Nil: no campaign
-	// routes. New mounts /v1/batches… and /v1/links/… behind the authentication, and
-	// GET /v1/start/{LinkId} without it: end users open start links from an email,
-	// and the unguessable LinkId (128 random bits) is the capability.
-	Campaigns http.Handler
+	// Campaigns serves the campaign routes. Nil: no campaign routes. They are behind
+	// the authentication but GET /v1/start/{LinkId}: end users open start links from
+	// an email, and the unguessable LinkId (128 random bits) is the capability.
+	Campaigns *campaign.Manager
+	// MaxImportBytes bounds the body of POST /v1/batches (streamed: memory does not
+	// grow with it). Defaults to DefaultMaxImportBytes (512 MiB).
+	MaxImportBytes int64
+	// MaxRejected is how many rejected lines a POST /v1/batches answer lists (all are
+	// counted in RejectedCount). Defaults to DefaultMaxRejected (10,000).
+	MaxRejected int
 	// LongRequestTimeout is the read and write deadline of the campaign routes that
 	// stream a whole campaign (POST /v1/batches, GET /v1/batches/{BatchId}/results),
 	// which NewServer's timeouts would cut. It is set once the caller is
@@ -115,6 +125,12 @@ func (c Config) withDefaults(full bool) (Config, error) {
 	if c.LongRequestTimeout <= 0 {
 		c.LongRequestTimeout = DefaultLongRequestTimeout
 	}
+	if c.MaxImportBytes <= 0 {
+		c.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if c.MaxRejected <= 0 {
+		c.MaxRejected = DefaultMaxRejected
+	}
 	return c, nil
 }
 
@@ -127,6 +143,7 @@ type API struct {
 	waiter  *jobwait.Waiter
 	ownWait bool // waiter was made by New: Close closes it
 	metrics http.Handler
+	full    bool // New, not NewOps
 }
 
 // New returns the HTTP API of `faceidq serve` and `faceidq api` (routes in the
@@ -143,14 +160,7 @@ func New(cfg Config) (*API, error) {
 		}
 		a.ownWait = true
 	}
-	a.handle("POST /v1/tokens", a.postToken)
-	a.handle("GET /v1/tokens/{JobId}", a.getToken)
-	a.handle("GET /v1/pipeline", a.getPipeline)
-	a.handle("POST /v1/pipeline/pause", a.pausePipeline)
-	a.handle("POST /v1/pipeline/resume", a.resumePipeline)
-	if cfg.Campaigns != nil {
-		a.mountCampaigns(cfg.Campaigns)
-	}
+	a.mount()
 	return a, nil
 }
 
@@ -158,7 +168,12 @@ func New(cfg Config) (*API, error) {
 // /healthz, /readyz and /metrics, with the same authentication rule as New. Only
 // cfg.Redis is required.
 func NewOps(cfg Config) (http.Handler, error) {
-	return newAPI(cfg, false)
+	a, err := newAPI(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	a.mount()
+	return a, nil
 }
 
 func newAPI(cfg Config, full bool) (*API, error) {
@@ -166,36 +181,11 @@ func newAPI(cfg Config, full bool) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, log: *cfg.Logger, auth: newAuthenticator(cfg.Tokens), mux: http.NewServeMux()}
-	a.mux.HandleFunc("GET /healthz", a.healthz) // never authenticated: liveness probes
-	a.mux.HandleFunc("/healthz", a.notAllowed("GET, HEAD"))
-	a.handle("GET /readyz", a.readyz)
+	a := &API{cfg: cfg, log: *cfg.Logger, auth: newAuthenticator(cfg.Tokens), mux: http.NewServeMux(), full: full}
 	if cfg.Metrics != nil {
 		a.metrics = promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})
-		a.handle("GET /metrics", a.serveMetrics)
 	}
-	a.mux.Handle("/", a.authed(func(w http.ResponseWriter, r *http.Request) { a.writeError(w, r, notFoundRoute(r)) }))
 	return a, nil
-}
-
-// handle registers an authenticated route, and a 405 for its path's other methods.
-func (a *API) handle(pattern string, h http.HandlerFunc) {
-	a.mux.Handle(pattern, a.authed(h))
-	method, path, _ := cutSpace(pattern)
-	allow := method
-	if method == http.MethodGet {
-		allow = "GET, HEAD"
-	}
-	a.mux.Handle(path, a.authed(a.notAllowed(allow)))
-}
-
-func cutSpace(s string) (before, after string, found bool) {
-	for i := range len(s) {
-		if s[i] == ' ' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", s, false
 }
 
 func (a *API) notAllowed(allow string) http.HandlerFunc {
@@ -213,8 +203,9 @@ func (a *API) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// Close closes the Waiter (one given in Config.Waiter only with Config.OwnWaiter): requests still waiting (Prefer: wait) are answered at once with the job as
-// it stands, and later ones do not wait. Call it before http.Server.Shutdown so that
+// Close closes the Waiter (one given in Config.Waiter only with Config.OwnWaiter):
+// requests still waiting (Prefer: wait) are answered at once with the job as it
+// stands, and later ones do not wait. Call it before http.Server.Shutdown so that
 // shutdown does not wait for them.
 func (a *API) Close() error {
 	if a.ownWait {
@@ -228,12 +219,8 @@ func (a *API) AuthEnabled() bool { return a.auth.enabled() }
 
 type ctxKey struct{}
 
-// requestID returns the id the API gave r.
-func requestID(r *http.Request) string { return RequestID(r) }
-
-// RequestID returns the id the API gave r (its X-Request-Id answer header), for the
-// logs of handlers mounted in the API such as Config.Campaigns; "" outside the API.
-func RequestID(r *http.Request) string {
+// requestID returns the id the API gave r (its X-Request-Id answer header).
+func requestID(r *http.Request) string {
 	id, _ := r.Context().Value(ctxKey{}).(string)
 	return id
 }

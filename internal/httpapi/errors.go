@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/producer"
@@ -80,12 +81,16 @@ func classify(err error, maxBody int64) (e *apiError, internal bool) {
 		return ae, false
 	case errors.As(err, &fe):
 		return &apiError{status: http.StatusBadRequest, code: fe.Code, message: fe.Error()}, false
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe) && mbe.Limit == maxBody:
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
 			message: fmt.Sprintf("body: larger than %d bytes (room for an 8 MB CompareImageBase64 and the other fields)", maxBody)}, false
+	case errors.As(err, &mbe): // a campaign import
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge, message: err.Error()}, false
 	case errors.Is(err, producer.ErrIdempotencyMismatch):
 		return &apiError{status: http.StatusUnprocessableEntity, code: CodeIdempotencyMismatch,
 			message: "Idempotency-Key: was used before with a different request; use a new key for a new request"}, false
+	case campaignError(err) != nil:
+		return campaignError(err), false
 	case errors.Is(err, producer.ErrIdempotencyInFlight):
 		return &apiError{status: http.StatusConflict, code: CodeIdempotencyInFlight,
 			message: "Idempotency-Key: the first request with this key is still being processed; retry in a second",
@@ -97,10 +102,15 @@ func classify(err error, maxBody int64) (e *apiError, internal bool) {
 }
 
 // writeError answers err in the envelope and logs internal errors with their detail.
+// An internal error is a 503 (Redis unreachable: nothing was done), or a 500 on the
+// campaign routes, whose operations may have been partly done.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, internal := classify(err, a.cfg.MaxBodyBytes)
 	rid := requestID(r)
 	if internal {
+		if campaignRoute(r) {
+			e = errCampaignInternal
+		}
 		ev := a.log.Error()
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			ev = a.log.Debug() // the caller went away
@@ -130,4 +140,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// campaignRoute reports whether r was routed to a campaign route.
+func campaignRoute(r *http.Request) bool {
+	_, path, _ := strings.Cut(r.Pattern, " ")
+	for _, p := range []string{"/v1/batches", "/v1/links/", "/v1/start/"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
