@@ -317,7 +317,8 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 		if err != nil {
 			return err
 		}
-		api, err := newAPI(c, log, rdb, m, defaultPublicURL(c, log, ln.Addr()))
+		pub := defaultPublicURL(c, log, ln.Addr())
+		api, err := newAPI(c, log, rdb, m, pub, httpapi.LoopbackHosts(ln.Addr(), pub))
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -412,7 +413,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	return worker.New(cfg)
 }
 
-func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string) (*httpapi.API, error) {
+func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string, hosts []string) (*httpapi.API, error) {
 	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region}
 	if len(c.secrets) > 0 {
 		policy := c.allow
@@ -435,7 +436,7 @@ func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *met
 		return nil, err
 	}
 	api, err := httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog,
-		Waiter: w, OwnWaiter: true, Campaigns: cm})
+		Hosts: hosts, Waiter: w, OwnWaiter: true, Campaigns: cm})
 	if err != nil {
 		_ = w.Close()
 		return nil, err

@@ -56,6 +56,9 @@ type Config struct {
 	// Tokens are the accepted bearer tokens (FACEIDQ_API_TOKENS). Empty: no
 	// authentication. When set, every route but /healthz requires one.
 	Tokens []string
+	// Hosts are the Host headers served while no Tokens are set (LoopbackHosts);
+	// other requests are answered 421. Empty: any Host.
+	Hosts []string
 	// Metrics records requests and serves /metrics. Nil: no /metrics, nothing recorded.
 	Metrics *metrics.Metrics
 	// Logger receives internal errors (with detail) and, at debug level, one line per
@@ -242,6 +245,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", rid)
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rid))
 	sw := &statusWriter{ResponseWriter: w}
+	if !a.hostAllowed(r) {
+		a.writeError(sw, r, hostNotAllowed(r.Host))
+		a.cfg.Metrics.ObserveHTTP("unmatched", sw.status, time.Since(start))
+		return
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

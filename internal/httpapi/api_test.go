@@ -82,7 +82,13 @@ func (b *testBundle) do(t *testing.T, method, path, body string, headers ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method == http.MethodPost && body != "" {
+		req.Header.Set("Content-Type", "application/json") // a test may give its own
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if http.CanonicalHeaderKey(headers[i]) == "Content-Type" {
+			req.Header.Del("Content-Type")
+		}
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	resp, err := b.srv.Client().Do(req)
@@ -307,6 +313,7 @@ func TestErrors(t *testing.T) {
 	t.Run("too large without Content-Length", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", b.srv.URL+"/v1/tokens", io.MultiReader(strings.NewReader(big)))
 		req.ContentLength = -1 // chunked
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := b.srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)

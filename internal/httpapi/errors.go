@@ -24,6 +24,8 @@ const (
 	CodeIdempotencyMismatch = "InvalidParameterValue.IdempotencyKeyReused"
 	CodeIdempotencyInFlight = "FailedOperation.IdempotencyKeyInFlight"
 	CodeUnavailable         = "InternalError.Unavailable"
+	CodeUnsupportedMedia    = "UnsupportedMediaType"
+	CodeHostNotAllowed      = "AuthFailure.HostNotAllowed"
 	CodeInternal            = "InternalError"
 )
 
@@ -62,6 +64,20 @@ var (
 func notFoundRoute(r *http.Request) *apiError {
 	return &apiError{status: http.StatusNotFound, code: CodeNotFound,
 		message: fmt.Sprintf("no route %s %s; see the HTTP API in the README", r.Method, clip(r.URL.Path, 100))}
+}
+
+func unsupportedMediaType(got, want string) *apiError {
+	given := "is missing"
+	if got != "" {
+		given = fmt.Sprintf("%q is not accepted", clip(got, 100))
+	}
+	return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMedia,
+		message: fmt.Sprintf("Content-Type: %s here; send %s", given, want)}
+}
+
+func hostNotAllowed(host string) *apiError {
+	return &apiError{status: http.StatusMisdirectedRequest, code: CodeHostNotAllowed,
+		message: fmt.Sprintf("Host: %q is not an address of this API; without FACEIDQ_API_TOKENS only its listen address and FACEIDQ_PUBLIC_URL's host are served (DNS rebinding)", clip(host, 100))}
 }
 
 func methodNotAllowed(r *http.Request, allow string) *apiError {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -122,7 +123,43 @@ const (
 	bodyImport                 // a campaign: NDJSON or CSV
 )
 
-// checkBody checks the content type of a request's body for kind.
+// checkBody checks the content type of a request's body for kind (product spec,
+// "Content types"): a web page can send text/plain, form and header-less bodies
+// cross-site without a preflight, so a JSON route takes only a JSON content type,
+// and an import only NDJSON or CSV. A route without a body takes an empty body with
+// no Content-Type, or JSON.
 func (a *API) checkBody(kind bodyKind, h http.HandlerFunc) http.HandlerFunc {
-	return h
+	if kind == bodyAny {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		mt, _, _ := mime.ParseMediaType(ct)
+		var ok bool
+		var want string
+		switch kind {
+		case bodyJSON:
+			ok, want = isJSON(mt), jsonTypes
+		case bodyNone:
+			ok, want = isJSON(mt) || ct == "" && r.ContentLength == 0, "no body, or "+jsonTypes
+		case bodyImport:
+			ok, want = mt == "application/x-ndjson" || mt == "text/csv", "application/x-ndjson (one JSON request a line) or text/csv"
+		}
+		if !ok {
+			a.writeError(w, r, unsupportedMediaType(ct, want))
+			return
+		}
+		h(w, r)
+	}
+}
+
+const jsonTypes = "application/json (or application/*+json)"
+
+// isJSON reports whether the media type mt (lower case, without parameters) is JSON.
+func isJSON(mt string) bool {
+	if mt == "application/json" {
+		return true
+	}
+	sub, ok := strings.CutPrefix(mt, "application/")
+	return ok && strings.HasSuffix(sub, "+json") && len(sub) > len("+json")
 }
