@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/tasks"
@@ -171,3 +172,27 @@ func FuzzDecodeTokenRequest(f *testing.F) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestJobTimesInMilliseconds(t *testing.T) {
+	created := time.Date(2026, 12, 3, 10, 18, 28, 232456789, time.FixedZone("x", 3600))
+	fin := created.Add(time.Second)
+	j := tasks.Job{JobId: "j_x", CreatedAt: created, FinishedAt: &fin,
+		Webhook: &tasks.Webhook{URL: "https://cb", LastAt: &fin}}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"CreatedAt":"2026-12-03T09:18:28.232Z"`, `"FinishedAt":"2026-12-03T09:18:29.232Z"`,
+		`"ExpiresAt":null`, `"LastAt":"2026-12-03T09:18:29.232Z"`, `"JobId":"j_x"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	if strings.Count(string(b), `"CreatedAt"`) != 1 {
+		t.Errorf("CreatedAt twice: %s", b)
+	}
+	var back tasks.Job
+	if err := json.Unmarshal(b, &back); err != nil || !back.CreatedAt.Equal(created.Truncate(time.Millisecond)) {
+		t.Fatalf("round trip: %v %v", back.CreatedAt, err)
+	}
+}

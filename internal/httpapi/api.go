@@ -334,7 +334,6 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 	if created {
 		a.cfg.Metrics.ObserveSubmitted(string(job.Priority))
 	}
-	w.Header().Set("Location", "/v1/tokens/"+job.JobId)
 	a.answerJob(w, r, job, wait, waitGiven, true)
 }
 
@@ -376,6 +375,7 @@ func (a *API) getToken(w http.ResponseWriter, r *http.Request) {
 // answerJob waits for job per the Prefer header, then answers it: 200 when final
 // (or for a GET), 202 otherwise.
 func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, wait time.Duration, waitGiven, post bool) {
+	w.Header().Set("Location", "/v1/tokens/"+job.JobId) // every job answer
 	if waitGiven {
 		w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -172,5 +173,28 @@ func readAll(resp *http.Response) []byte {
 		if err != nil {
 			return []byte(sb.String())
 		}
+	}
+}
+
+// TestJobAnswersAlike: a GET answers Location like a POST, and a fresh 202 shows its
+// times with the precision of later reads (milliseconds).
+func TestJobAnswersAlike(t *testing.T) {
+	_, b := setup(t, nil)
+	post := b.do(t, "POST", "/v1/tokens", okBody)
+	j := post.job(t)
+	get := b.do(t, "GET", "/v1/tokens/"+j.JobId, "")
+	want := "/v1/tokens/" + j.JobId
+	if post.header.Get("Location") != want || get.header.Get("Location") != want {
+		t.Fatalf("Location: POST %q, GET %q; want %q", post.header.Get("Location"), get.header.Get("Location"), want)
+	}
+	created := func(a answer) string {
+		var v struct{ CreatedAt string }
+		if err := json.Unmarshal(a.body, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.CreatedAt
+	}
+	if p, g := created(post), created(get); p != g || len(p) != len("2006-01-02T15:04:05.000Z") {
+		t.Fatalf("CreatedAt: POST %q, GET %q; want the same, in milliseconds", p, g)
 	}
 }
