@@ -164,7 +164,12 @@ func (a *API) campaignControl(action string) http.HandlerFunc {
 func (a *API) startLink(w http.ResponseWriter, r *http.Request) {
 	job, err := a.cfg.Campaigns.Start(r.Context(), r.PathValue("LinkId"))
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Add("Vary", "Accept")
 	if err != nil {
+		if wantsHTML(r) {
+			a.writeStartPage(w, r, err)
+			return
+		}
 		a.writeError(w, r, err)
 		return
 	}

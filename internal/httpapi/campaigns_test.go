@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// mintFails makes campaignSetup's minter fail its jobs, as an upstream failure would.
+var mintFails atomic.Bool
+
 // campaignSetup starts the API with campaigns on a real redis-server (the campaign
 // scripts), minting link tokens at once, as a worker would, with tokens expiring 10
 // minutes after the clock's now.
@@ -61,8 +65,12 @@ func campaignSetup(t *testing.T, mod func(*Config)) (*API, *testBundle, *fakeClo
 		if err := st.Create(ctx, results.NewRecord{JobID: id, Priority: req.Priority}); err != nil {
 			return nil, err
 		}
-		if _, err := st.Finish(ctx, id, results.Final{Status: tasks.StatusSucceeded, BizToken: "tok-" + id,
-			VerificationURL: "https://verify.example/" + id, ExpiresAt: clock.Now().Add(10 * time.Minute)}); err != nil {
+		fin := results.Final{Status: tasks.StatusSucceeded, BizToken: "tok-" + id,
+			VerificationURL: "https://verify.example/" + id, ExpiresAt: clock.Now().Add(10 * time.Minute)}
+		if mintFails.Load() {
+			fin = results.Final{Status: tasks.StatusFailed, ErrorCode: "InternalError", ErrorMessage: "boom"}
+		}
+		if _, err := st.Finish(ctx, id, fin); err != nil {
 			return nil, err
 		}
 		j, err := st.Get(ctx, id)

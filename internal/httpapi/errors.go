@@ -121,8 +121,12 @@ func classify(err error, maxBody int64) (e *apiError, internal bool) {
 // An internal error is a 503 (Redis unreachable: nothing was done), or a 500 on the
 // campaign routes, whose operations may have been partly done.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeEnvelope(w, requestID(r), a.answerFor(r, err))
+}
+
+// answerFor classifies err for r, logging an internal error with its detail.
+func (a *API) answerFor(r *http.Request, err error) *apiError {
 	e, internal := classify(err, a.cfg.MaxBodyBytes)
-	rid := requestID(r)
 	if internal {
 		if campaignRoute(r) {
 			e = errCampaignInternal
@@ -131,9 +135,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			ev = a.log.Debug() // the caller went away
 		}
-		ev.Err(err).Str("request_id", rid).Str("method", r.Method).Str("path", clip(r.URL.Path, 100)).Msg("request failed")
+		ev.Err(err).Str("request_id", requestID(r)).Str("method", r.Method).Str("path", clip(r.URL.Path, 100)).Msg("request failed")
 	}
-	writeEnvelope(w, rid, e)
+	return e
 }
 
 func writeEnvelope(w http.ResponseWriter, rid string, e *apiError) {
