@@ -147,6 +147,9 @@ type API struct {
 	ownWait bool // waiter was made by New: Close closes it
 	metrics http.Handler
 	full    bool // New, not NewOps
+	// campaignPattern holds the patterns of the campaign routes, whose internal
+	// errors are 500 (an operation may be partly done), not 503.
+	campaignPattern map[string]bool
 }
 
 // New returns the HTTP API of `faceidq serve` and `faceidq api` (routes in the

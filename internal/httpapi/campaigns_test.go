@@ -302,3 +302,16 @@ func TestCampaignHandlers(t *testing.T) {
 		}
 	})
 }
+
+// TestCampaignInternalErrors: an unexpected error is 500 InternalError on a campaign
+// route (as before the move) and 503 on the token routes, both in the one envelope.
+func TestCampaignInternalErrors(t *testing.T) {
+	_, b, _ := campaignSetup(t, nil)
+	_ = b.rdb.Close() // every Redis call now fails
+	if r := b.do(t, "GET", "/v1/batches", ""); r.status != 500 || r.envelope(t).Error.Code != CodeInternal {
+		t.Fatalf("campaign list without Redis = %d %s", r.status, r.body)
+	}
+	if r := b.do(t, "GET", "/v1/tokens/"+tasks.NewJobID(), ""); r.status != 503 || r.envelope(t).Error.Code != CodeUnavailable {
+		t.Fatalf("job read without Redis = %d %s", r.status, r.body)
+	}
+}

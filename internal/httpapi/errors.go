@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/producer"
@@ -128,7 +127,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (a *API) answerFor(r *http.Request, err error) *apiError {
 	e, internal := classify(err, a.cfg.MaxBodyBytes)
 	if internal {
-		if campaignRoute(r) {
+		if a.campaignPattern[r.Pattern] {
 			e = errCampaignInternal
 		}
 		ev := a.log.Error()
@@ -160,15 +159,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// campaignRoute reports whether r was routed to a campaign route.
-func campaignRoute(r *http.Request) bool {
-	_, path, _ := strings.Cut(r.Pattern, " ")
-	for _, p := range []string{"/v1/batches", "/v1/links/", "/v1/start/"} {
-		if strings.HasPrefix(path, p) {
-			return true
-		}
-	}
-	return false
 }

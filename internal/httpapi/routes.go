@@ -77,6 +77,7 @@ func (a *API) has(n need) bool {
 // check (unless Open), its content-type check and, for Long ones, long deadlines;
 // every path also answers its other methods 405 with Allow, and every other path 404.
 func (a *API) mount() {
+	a.campaignPattern = map[string]bool{}
 	allow := map[string][]string{}
 	open := map[string]bool{}
 	var paths []string
@@ -92,6 +93,9 @@ func (a *API) mount() {
 			h = a.authed(h)
 		}
 		a.mux.Handle(rt.Method+" "+rt.Path, h)
+		if rt.need == needCampaigns {
+			a.campaignPattern[rt.Method+" "+rt.Path] = true
+		}
 		if _, ok := allow[rt.Path]; !ok {
 			paths = append(paths, rt.Path)
 			open[rt.Path] = true
