@@ -7,8 +7,9 @@ import (
 	"strings"
 )
 
-// Route is one route of the API. The table (Routes) is the one list of them: the API
-// mounts it, and a test checks the README's route table against it.
+// Route is one route of the API. The table (routes, Routes) is the one list of them:
+// the API mounts it, and a test checks the README's route table against it. A new
+// route (the console's /ui, a new action) is one row here.
 type Route struct {
 	// Method and Path, as in an http.ServeMux pattern ("GET", "/v1/tokens/{JobId}").
 	Method, Path string
@@ -16,8 +17,7 @@ type Route struct {
 	Open bool
 	// Long routes stream a whole campaign: their deadlines are Config.LongRequestTimeout.
 	Long bool
-	// Body is how a POST body is accepted (content types): bodyJSON, bodyNone
-	// (empty or JSON) or bodyImport (NDJSON or CSV).
+	// body is the request body the route accepts, by content type (checkBody).
 	body bodyKind
 	// need is what the route needs of the API to be mounted.
 	need need
