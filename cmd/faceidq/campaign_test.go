@@ -122,7 +122,7 @@ func TestServeCampaigns(t *testing.T) {
 	})
 
 	t.Run("start link without a token", func(t *testing.T) {
-		r := c.do("POST", "/v1/batches?mode=links&name=links&link_ttl=24h", `{"RedirectURL":"https://example.com/done","RowKey":"person-1"}`+"\n")
+		r := c.do("POST", "/v1/batches?mode=links&name=links&link_ttl=24h", `{"RedirectURL":"https://example.com/done","RowKey":"person-1"}`+"\n", "Content-Type", "application/x-ndjson")
 		var ls campaign.ImportSummary
 		if r.status != 202 || json.Unmarshal(r.body, &ls) != nil || ls.Created != 1 || ls.Mode != campaign.ModeLinks {
 			t.Fatalf("POST links = %d %s", r.status, r.body)

@@ -10,11 +10,12 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/faceid"
-	"github.com/faceidq/faceidq/internal/httpapi"
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/pipeline"
 	"github.com/faceidq/faceidq/internal/redisconn"
 	"github.com/faceidq/faceidq/internal/results"
@@ -52,21 +53,18 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// waitFinal polls job jobID until it is final or wait runs out, and returns it as it
-// then stands.
-func waitFinal(ctx context.Context, store *results.Store, jobID string, wait time.Duration) (*tasks.Job, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		job, err := store.Get(ctx, jobID)
-		if err != nil || job.Status.Final() || !time.Now().Before(deadline) {
-			return job, err
-		}
-		select {
-		case <-ctx.Done():
-			return job, nil
-		case <-time.After(min(200*time.Millisecond, time.Until(deadline))):
-		}
+// waitFinal waits up to wait for job jobID to be final (through a jobwait.Waiter:
+// the one way faceidq waits for a job) and returns it as it then stands.
+func waitFinal(ctx context.Context, rdb redis.UniversalClient, store *results.Store, jobID string, wait time.Duration) (*tasks.Job, error) {
+	if wait <= 0 {
+		return store.Get(ctx, jobID)
 	}
+	w, err := jobwait.New(jobwait.Config{Redis: rdb, Results: store})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	return w.WaitFor(ctx, jobID, wait)
 }
 
 // enqueueOpts are the options of `faceidq enqueue`.
@@ -172,7 +170,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if wait > 0 {
-		if job, err = waitFinal(ctx, p.Results(), job.JobId, wait); err != nil {
+		if job, err = waitFinal(ctx, rdb, p.Results(), job.JobId, wait); err != nil {
 			return err
 		}
 	}
@@ -198,7 +196,7 @@ func flagName(fe *faceid.FieldError) string {
 func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 	req := &tasks.TokenRequest{Region: o.region.value, CallbackURL: o.callback.value, Priority: tasks.Priority(o.priority.value)}
 	if o.conf.set() {
-		r, err := httpapi.DecodeTokenRequest(strings.NewReader(`{"Config":` + o.conf.value + `}`))
+		c, err := tasks.DecodeConfig([]byte(o.conf.value))
 		var fe *faceid.FieldError
 		if errors.As(err, &fe) {
 			return nil, usagef("--config: %s", fe.Error())
@@ -206,7 +204,7 @@ func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 		if err != nil {
 			return nil, usagef("--config: %v", err)
 		}
-		req.Config = r.Config
+		req.Config = c
 	}
 	str := func(opt *option) *string {
 		if !opt.set() {
@@ -232,6 +230,16 @@ func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 		}
 		s := base64.StdEncoding.EncodeToString(b)
 		req.CompareImageBase64 = &s
+	}
+	// The same checks as a POST /v1/tokens body gets, before Redis is reached.
+	for _, opt := range []*option{o.redirectURL, o.extra, o.ruleID, o.callback, o.region, o.priority} {
+		if !utf8.ValidString(opt.value) {
+			return nil, usagef("--%s: is not valid UTF-8", opt.flag)
+		}
+	}
+	var fe *faceid.FieldError
+	if err := req.Validate(); errors.As(err, &fe) {
+		return nil, usagef("%s", flagName(fe))
 	}
 	return req, nil
 }
@@ -273,7 +281,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	job, err := waitFinal(ctx, results.New(rdb, results.Config{}), pos[0], wait)
+	job, err := waitFinal(ctx, rdb, results.New(rdb, results.Config{}), pos[0], wait)
 	if errors.Is(err, results.ErrNotFound) {
 		return fmt.Errorf("no job %s (unknown, or its result expired)", pos[0])
 	}

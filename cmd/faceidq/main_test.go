@@ -133,6 +133,9 @@ func (c *client) do(method, path, body string, headers ...string) answer {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json") // a test may give its own
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/httpapi"
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redisconn"
@@ -340,7 +341,8 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 		if err != nil {
 			return err
 		}
-		api, err := newAPI(c, log, rdb, m, defaultPublicURL(c, log, ln.Addr()))
+		pub := defaultPublicURL(c, log, ln.Addr())
+		api, err := newAPI(c, log, rdb, m, pub, httpapi.LoopbackHosts(ln.Addr(), pub))
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -435,7 +437,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	return worker.New(cfg)
 }
 
-func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string) (*httpapi.API, error) {
+func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string, hosts []string) (*httpapi.API, error) {
 	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region}
 	if len(c.secrets) > 0 {
 		policy := c.allow
@@ -446,18 +448,24 @@ func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *met
 		return nil, err
 	}
 	alog := log.With().Str("component", "api").Logger()
+	// The process's one waiter for final jobs: Prefer: wait and start links.
+	w, err := jobwait.New(jobwait.Config{Redis: rdb, Results: p.Results()})
+	if err != nil {
+		return nil, err
+	}
 	cm, err := campaign.New(campaign.Config{Redis: rdb, DefaultRegion: c.region, ResultTTL: c.resultTTL,
-		CheckCallbackURL: pcfg.CheckCallbackURL, Mint: campaign.MintWithProducer(p), PublicURL: publicURL})
+		CheckCallbackURL: pcfg.CheckCallbackURL, Mint: campaign.MintWithProducer(p), Waiter: w, PublicURL: publicURL})
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
-	ch, err := campaign.NewHandler(campaign.HandlerConfig{Manager: cm, OnError: func(r *http.Request, err error) {
-		alog.Error().Err(err).Str("request_id", httpapi.RequestID(r)).Str("route", r.Pattern).Msg("campaign request failed")
-	}})
+	api, err := httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog,
+		Hosts: hosts, Waiter: w, OwnWaiter: true, Campaigns: cm})
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
-	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog, Campaigns: ch})
+	return api, nil
 }
 
 // publicURL validates FACEIDQ_PUBLIC_URL: an absolute http or https URL without

@@ -125,6 +125,9 @@ type Config struct {
 	// the same job. Defaults to nil: links answer an error until it is set; the API
 	// sets it to a producer.Submit with Priority interactive (see MintWithProducer).
 	Mint MintFunc
+	// Waiter waits for a minting job to be final (a *jobwait.Waiter, shared with the
+	// API). Required with Mint.
+	Waiter JobWaiter
 	// PublicURL is the base of start links in exports, e.g. "https://kyc.example.com"
 	// (the link is PublicURL + "/v1/start/" + LinkId). Defaults to "" (exports list
 	// the LinkId only).

@@ -88,8 +88,5 @@
 // link campaign revokes its links. A link keeps its request, and its image if any,
 // in Redis until it expires.
 //
-// # HTTP
-//
-// NewHandler serves the campaign routes listed in its documentation; the API server
-// mounts it behind its authentication.
+// This package has no HTTP: the campaign routes are in package httpapi.
 package campaign

@@ -16,6 +16,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/tasks"
@@ -55,6 +56,14 @@ func setup(t *testing.T, cfg campaign.Config) (*campaign.Manager, *testBundle) {
 	cfg.Redis = rdb
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Mint != nil && cfg.Waiter == nil {
+		w, err := jobwait.New(jobwait.Config{Redis: rdb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = w.Close() })
+		cfg.Waiter = w
 	}
 	m, err := campaign.New(cfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/tasks"
@@ -295,37 +296,24 @@ func (m *Manager) usable(job *tasks.Job, now time.Time) bool {
 		job.ExpiresAt != nil && job.ExpiresAt.After(now.Add(m.cfg.TokenMargin))
 }
 
-// waitFinal waits for job jobID to be final: it listens on keys.Done and polls the
-// record every 250 ms in case a message is missed.
+// JobWaiter waits for a job to be final (jobwait.Waiter: the process's one
+// subscription to keys.Done).
+type JobWaiter interface {
+	Wait(ctx context.Context, jobID string) (*tasks.Job, error)
+}
+
+// waitFinal waits for job jobID to be final through Config.Waiter; ErrMintTimeout
+// when ctx ends first or the waiter closes.
 func (m *Manager) waitFinal(ctx context.Context, jobID string) (*tasks.Job, error) {
-	sub := m.rdb.Subscribe(ctx, keys.Done)
-	defer sub.Close()
-	ch := sub.Channel()
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		job, err := m.results.Get(ctx, jobID)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ErrMintTimeout
-			}
-			return nil, fmt.Errorf("campaign: wait for %s: %w", jobID, err)
-		}
-		if job.Status.Final() {
-			return job, nil
-		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return nil, ErrMintTimeout
-			case msg := <-ch:
-				if msg != nil && msg.Payload == jobID {
-					break wait
-				}
-			case <-t.C:
-				break wait
-			}
-		}
+	if m.cfg.Waiter == nil {
+		return nil, errors.New("campaign: Config.Waiter is not set: links cannot wait for their token")
 	}
+	job, err := m.cfg.Waiter.Wait(ctx, jobID)
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, jobwait.ErrClosed) {
+			return nil, ErrMintTimeout
+		}
+		return nil, fmt.Errorf("campaign: wait for %s: %w", jobID, err)
+	}
+	return job, nil
 }

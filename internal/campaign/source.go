@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -160,13 +159,9 @@ func (r *ndjsonReader) next() (*row, error) {
 		if len(bytes.TrimSpace(b)) == 0 {
 			continue // blank lines are allowed (e.g. a trailing newline)
 		}
-		if !utf8.Valid(b) { // encoding/json would turn the bad bytes into U+FFFD silently
-			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: "line", Reason: "is not valid UTF-8"}
-			return rw, nil
-		}
 		var l ndjsonLine
-		if err := decodeLine(b, &l); err != nil {
-			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: "line", Reason: "is not a JSON object: " + jsonReason(err) + configFieldHint(err)}
+		if err := tasks.DecodeStrict(b, &l); err != nil {
+			rw.err = lineErr(err)
 			return rw, nil
 		}
 		rw.req, rw.imagePath, rw.rowKey = l.TokenRequest, l.ImagePath, l.RowKey
@@ -179,37 +174,27 @@ func (r *ndjsonReader) next() (*row, error) {
 	}
 }
 
-// errTrailing is a line with data after its JSON object.
-var errTrailing = errors.New("data after the JSON object")
-
-// decodeLine decodes one NDJSON line into l as strictly as CSV columns are read: an
-// unknown (e.g. misspelt) field is an error, not silently dropped.
-func decodeLine(b []byte, l *ndjsonLine) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(l); err != nil {
-		return err
+// lineErr words a decoding error of one NDJSON line: the decoder names the input as
+// a whole "body", a row calls it "line".
+func lineErr(err error) error {
+	var fe *faceid.FieldError
+	if errors.As(err, &fe) && fe.Field == "body" {
+		return &faceid.FieldError{Code: fe.Code, Field: "line", Reason: fe.Reason}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errTrailing
-	}
-	return nil
+	return err
 }
 
-// jsonReason describes a JSON error without quoting the input.
-func jsonReason(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+// configErr words a decoding error of a CSV config cell on its column.
+func configErr(err error) error {
+	var fe *faceid.FieldError
+	if !errors.As(err, &fe) {
+		return err
 	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %s must be a %s, not a %s", te.Field, te.Type, te.Value)
+	reason := fe.Reason
+	if fe.Field != "Config" {
+		reason = fe.Field + ": " + reason
 	}
-	if errors.Is(err, errTrailing) {
-		return "has " + errTrailing.Error()
-	}
-	return "cannot be decoded"
+	return &faceid.FieldError{Code: fe.Code, Field: "config", Reason: reason}
 }
 
 type csvReader struct {
@@ -273,6 +258,12 @@ func (c *csvReader) next() (*row, error) {
 			Reason: fmt.Sprintf("is longer than %d bytes", MaxLineBytes)}
 		return rw, nil
 	}
+	for _, v := range rec {
+		if !utf8.ValidString(v) { // as DecodeTokenRequest refuses it in JSON
+			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: "line", Reason: "is not valid UTF-8"}
+			return rw, nil
+		}
+	}
 	get := func(name string) string {
 		if i, ok := c.col[name]; ok {
 			return rec[i]
@@ -294,14 +285,12 @@ func (c *csvReader) next() (*row, error) {
 	r.Region, r.CallbackURL = get("region"), get("callback_url")
 	rw.imagePath = get("image_path")
 	if cfg := get("config"); cfg != "" {
-		dec := json.NewDecoder(strings.NewReader(cfg))
-		dec.DisallowUnknownFields()
-		var wc faceid.WebVerificationConfigIntl
-		if err := dec.Decode(&wc); err != nil {
-			rw.err = &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: "config", Reason: "is not a valid Config JSON object: " + jsonReason(err) + configFieldHint(err)}
+		wc, err := tasks.DecodeConfig([]byte(cfg))
+		if err != nil {
+			rw.err = configErr(err)
 			return rw, nil
 		}
-		r.Config = &wc
+		r.Config = wc
 	}
 	if rw.rowKey = get("row_key"); rw.rowKey == "" {
 		rw.rowKey = defaultRowKey(rw.line, []byte(strings.Join(rec, "\x1f")))
@@ -309,13 +298,4 @@ func (c *csvReader) next() (*row, error) {
 		rw.err = err
 	}
 	return rw, nil
-}
-
-// configFieldHint names the unknown field of a DisallowUnknownFields error (its
-// message quotes only the field name, never a value).
-func configFieldHint(err error) string {
-	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
-		return " (" + strings.TrimPrefix(s, "json: ") + ")"
-	}
-	return ""
 }

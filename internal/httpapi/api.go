@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,13 +12,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/campaign"
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/pipeline"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -36,6 +39,10 @@ const (
 	DefaultReadyTimeout = 2 * time.Second
 	// DefaultLongRequestTimeout bounds a campaign import or export.
 	DefaultLongRequestTimeout = time.Hour
+	// DefaultMaxImportBytes bounds a POST /v1/batches body.
+	DefaultMaxImportBytes = 512 << 20
+	// DefaultMaxRejected is how many rejected lines an import answer lists.
+	DefaultMaxRejected = 10000
 )
 
 // Config configures the API.
@@ -51,6 +58,9 @@ type Config struct {
 	// Tokens are the accepted bearer tokens (FACEIDQ_API_TOKENS). Empty: no
 	// authentication. When set, every route but /healthz requires one.
 	Tokens []string
+	// Hosts are the Host headers served while no Tokens are set (LoopbackHosts);
+	// other requests are answered 421. Empty: any Host.
+	Hosts []string
 	// Metrics records requests and serves /metrics. Nil: no /metrics, nothing recorded.
 	Metrics *metrics.Metrics
 	// Logger receives internal errors (with detail) and, at debug level, one line per
@@ -63,11 +73,22 @@ type Config struct {
 	MaxBodyBytes int64
 	// ReadyTimeout bounds the Redis check of /readyz. Defaults to DefaultReadyTimeout (2s).
 	ReadyTimeout time.Duration
-	// Campaigns serves the campaign routes (campaign.NewHandler). Nil: no campaign
-	// routes. New mounts /v1/batches… and /v1/links/… behind the authentication, and
-	// GET /v1/start/{LinkId} without it: end users open start links from an email,
-	// and the unguessable LinkId (128 random bits) is the capability.
-	Campaigns http.Handler
+	// Waiter waits for final jobs (Prefer: wait): the process's one subscription to
+	// keys.Done, shared with the campaign manager's start links. Nil: New makes one
+	// and Close closes it.
+	Waiter *jobwait.Waiter
+	// OwnWaiter makes Close close a given Waiter too.
+	OwnWaiter bool
+	// Campaigns serves the campaign routes. Nil: no campaign routes. They are behind
+	// the authentication but GET /v1/start/{LinkId}: end users open start links from
+	// an email, and the unguessable LinkId (128 random bits) is the capability.
+	Campaigns *campaign.Manager
+	// MaxImportBytes bounds the body of POST /v1/batches (streamed: memory does not
+	// grow with it). Defaults to DefaultMaxImportBytes (512 MiB).
+	MaxImportBytes int64
+	// MaxRejected is how many rejected lines a POST /v1/batches answer lists (all are
+	// counted in RejectedCount). Defaults to DefaultMaxRejected (10,000).
+	MaxRejected int
 	// LongRequestTimeout is the read and write deadline of the campaign routes that
 	// stream a whole campaign (POST /v1/batches, GET /v1/batches/{BatchId}/results),
 	// which NewServer's timeouts would cut. It is set once the caller is
@@ -109,6 +130,12 @@ func (c Config) withDefaults(full bool) (Config, error) {
 	if c.LongRequestTimeout <= 0 {
 		c.LongRequestTimeout = DefaultLongRequestTimeout
 	}
+	if c.MaxImportBytes <= 0 {
+		c.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if c.MaxRejected <= 0 {
+		c.MaxRejected = DefaultMaxRejected
+	}
 	return c, nil
 }
 
@@ -118,32 +145,36 @@ type API struct {
 	log     zerolog.Logger
 	auth    *authenticator
 	mux     *http.ServeMux
-	hub     *doneHub
+	waiter  *jobwait.Waiter
+	ownWait bool // waiter was made by New: Close closes it
 	metrics http.Handler
+	full    bool                 // New, not NewOps
+	dead    *webhook.DeadLetters // exhausted webhook deliveries (New only)
+	// campaignPattern holds the patterns of the campaign routes, whose internal
+	// errors are 500 (an operation may be partly done), not 503.
+	campaignPattern map[string]bool
 }
 
 // New returns the HTTP API of `faceidq serve` and `faceidq api` (routes in the
-// package doc). It starts the process's one subscription to keys.Done, for
-// Prefer: wait; Close stops it.
+// package doc).
 func New(cfg Config) (*API, error) {
 	a, err := newAPI(cfg, true)
 	if err != nil {
 		return nil, err
 	}
-	a.hub = newDoneHub(a.cfg.Redis)
-	a.hub.start()
-	a.handle("POST /v1/tokens", a.postToken)
-	a.handle("GET /v1/tokens/{JobId}", a.getToken)
-	a.handle("GET /v1/pipeline", a.getPipeline)
-	a.handle("POST /v1/pipeline/pause", a.pausePipeline)
-	a.handle("POST /v1/pipeline/resume", a.resumePipeline)
-	if cfg.Campaigns != nil {
-		a.mountCampaigns(cfg.Campaigns)
+	a.ownWait = cfg.OwnWaiter
+	if a.waiter = cfg.Waiter; a.waiter == nil {
+		if a.waiter, err = jobwait.New(jobwait.Config{Redis: a.cfg.Redis, Results: a.cfg.Results}); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+		a.ownWait = true
 	}
-	if err := a.mountOperator(); err != nil { // operator.go: dead webhooks, budgets, /ui
+	if a.dead, err = webhook.NewDeadLetters(webhook.DeadConfig{Redis: a.cfg.Redis, Store: a.cfg.Results,
+		Enqueuer: asynq.NewClientFromRedisClient(a.cfg.Redis)}); err != nil {
 		a.Close()
-		return nil, err
+		return nil, fmt.Errorf("httpapi: %w", err)
 	}
+	a.mount()
 	return a, nil
 }
 
@@ -151,7 +182,12 @@ func New(cfg Config) (*API, error) {
 // /healthz, /readyz and /metrics, with the same authentication rule as New. Only
 // cfg.Redis is required.
 func NewOps(cfg Config) (http.Handler, error) {
-	return newAPI(cfg, false)
+	a, err := newAPI(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	a.mount()
+	return a, nil
 }
 
 func newAPI(cfg Config, full bool) (*API, error) {
@@ -159,36 +195,11 @@ func newAPI(cfg Config, full bool) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, log: *cfg.Logger, auth: newAuthenticator(cfg.Tokens), mux: http.NewServeMux()}
-	a.mux.HandleFunc("GET /healthz", a.healthz) // never authenticated: liveness probes
-	a.mux.HandleFunc("/healthz", a.notAllowed("GET, HEAD"))
-	a.handle("GET /readyz", a.readyz)
+	a := &API{cfg: cfg, log: *cfg.Logger, auth: newAuthenticator(cfg.Tokens), mux: http.NewServeMux(), full: full}
 	if cfg.Metrics != nil {
 		a.metrics = promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})
-		a.handle("GET /metrics", a.serveMetrics)
 	}
-	a.mux.Handle("/", a.authed(func(w http.ResponseWriter, r *http.Request) { a.writeError(w, r, notFoundRoute(r)) }))
 	return a, nil
-}
-
-// handle registers an authenticated route, and a 405 for its path's other methods.
-func (a *API) handle(pattern string, h http.HandlerFunc) {
-	a.mux.Handle(pattern, a.authed(h))
-	method, path, _ := cutSpace(pattern)
-	allow := method
-	if method == http.MethodGet {
-		allow = "GET, HEAD"
-	}
-	a.mux.Handle(path, a.authed(a.notAllowed(allow)))
-}
-
-func cutSpace(s string) (before, after string, found bool) {
-	for i := range len(s) {
-		if s[i] == ' ' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", s, false
 }
 
 func (a *API) notAllowed(allow string) http.HandlerFunc {
@@ -206,12 +217,13 @@ func (a *API) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// Close stops the keys.Done subscription; requests still waiting (Prefer: wait) are
-// answered at once with the job as it stands, and later ones do not wait. Call it
-// before http.Server.Shutdown so that shutdown does not wait for them.
+// Close closes the Waiter (one given in Config.Waiter only with Config.OwnWaiter):
+// requests still waiting (Prefer: wait) are answered at once with the job as it
+// stands, and later ones do not wait. Call it before http.Server.Shutdown so that
+// shutdown does not wait for them.
 func (a *API) Close() error {
-	if a.hub != nil {
-		a.hub.stop()
+	if a.ownWait {
+		return a.waiter.Close()
 	}
 	return nil
 }
@@ -221,12 +233,8 @@ func (a *API) AuthEnabled() bool { return a.auth.enabled() }
 
 type ctxKey struct{}
 
-// requestID returns the id the API gave r.
-func requestID(r *http.Request) string { return RequestID(r) }
-
-// RequestID returns the id the API gave r (its X-Request-Id answer header), for the
-// logs of handlers mounted in the API such as Config.Campaigns; "" outside the API.
-func RequestID(r *http.Request) string {
+// requestID returns the id the API gave r (its X-Request-Id answer header).
+func requestID(r *http.Request) string {
 	id, _ := r.Context().Value(ctxKey{}).(string)
 	return id
 }
@@ -248,6 +256,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", rid)
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rid))
 	sw := &statusWriter{ResponseWriter: w}
+	if !a.hostAllowed(r) {
+		a.writeError(sw, r, hostNotAllowed(r.Host))
+		a.cfg.Metrics.ObserveHTTP("unmatched", sw.status, time.Since(start))
+		return
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -319,7 +332,7 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	req, err := DecodeTokenRequest(bytes.NewReader(body))
+	req, err := tasks.DecodeTokenRequest(body)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -332,7 +345,6 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 	if created {
 		a.cfg.Metrics.ObserveSubmitted(string(job.Priority))
 	}
-	w.Header().Set("Location", "/v1/tokens/"+job.JobId)
 	a.answerJob(w, r, job, wait, waitGiven, true)
 }
 
@@ -374,11 +386,15 @@ func (a *API) getToken(w http.ResponseWriter, r *http.Request) {
 // answerJob waits for job per the Prefer header, then answers it: 200 when final
 // (or for a GET), 202 otherwise.
 func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, wait time.Duration, waitGiven, post bool) {
+	w.Header().Set("Location", "/v1/tokens/"+job.JobId) // every job answer
 	if waitGiven {
 		w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
 	if !job.Status.Final() && wait > 0 {
-		j, err := a.waitFinal(r.Context(), job, wait)
+		j, err := a.waiter.WaitFor(r.Context(), job.JobId, wait)
+		if errors.Is(err, results.ErrNotFound) {
+			err = errJobNotFound
+		}
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -391,45 +407,6 @@ func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, 
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, job)
-}
-
-// waitFinal waits up to wait for job to be final and returns it as it then stands.
-func (a *API) waitFinal(ctx context.Context, job *tasks.Job, wait time.Duration) (*tasks.Job, error) {
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	woken, unregister := a.hub.register(job.JobId)
-	defer unregister()
-	if a.hub.waitUp(wctx) {
-		for {
-			j, err := a.cfg.Results.Get(wctx, job.JobId)
-			if err != nil {
-				if wctx.Err() != nil && ctx.Err() == nil {
-					break // the wait ran out during the read
-				}
-				return nil, err
-			}
-			job = j
-			if job.Status.Final() {
-				return job, nil
-			}
-			select {
-			case <-woken:
-				continue
-			case <-wctx.Done():
-			case <-a.hub.closing: // shutting down: answer now
-			}
-			break
-		}
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	// The wait ran out: answer the job as it stands now.
-	j, err := a.cfg.Results.Get(ctx, job.JobId)
-	if errors.Is(err, results.ErrNotFound) {
-		return nil, errJobNotFound
-	}
-	return j, err
 }
 
 // getPipeline is GET /v1/pipeline.

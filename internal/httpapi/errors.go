@@ -23,6 +23,8 @@ const (
 	CodeIdempotencyMismatch = "InvalidParameterValue.IdempotencyKeyReused"
 	CodeIdempotencyInFlight = "FailedOperation.IdempotencyKeyInFlight"
 	CodeUnavailable         = "InternalError.Unavailable"
+	CodeUnsupportedMedia    = "UnsupportedMediaType"
+	CodeHostNotAllowed      = "AuthFailure.HostNotAllowed"
 	CodeInternal            = "InternalError"
 )
 
@@ -63,6 +65,20 @@ func notFoundRoute(r *http.Request) *apiError {
 		message: fmt.Sprintf("no route %s %s; see the HTTP API in the README", r.Method, clip(r.URL.Path, 100))}
 }
 
+func unsupportedMediaType(got, want string) *apiError {
+	given := "is missing"
+	if got != "" {
+		given = fmt.Sprintf("%q is not accepted", clip(got, 100))
+	}
+	return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMedia,
+		message: fmt.Sprintf("Content-Type: %s here; send %s", given, want)}
+}
+
+func hostNotAllowed(host string) *apiError {
+	return &apiError{status: http.StatusMisdirectedRequest, code: CodeHostNotAllowed,
+		message: fmt.Sprintf("Host: %q is not an address of this API; without FACEIDQ_API_TOKENS only its listen address and FACEIDQ_PUBLIC_URL's host are served (DNS rebinding)", clip(host, 100))}
+}
+
 func methodNotAllowed(r *http.Request, allow string) *apiError {
 	return &apiError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
 		message: fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, clip(r.URL.Path, 100), allow),
@@ -80,12 +96,16 @@ func classify(err error, maxBody int64) (e *apiError, internal bool) {
 		return ae, false
 	case errors.As(err, &fe):
 		return &apiError{status: http.StatusBadRequest, code: fe.Code, message: fe.Error()}, false
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe) && mbe.Limit == maxBody:
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
 			message: fmt.Sprintf("body: larger than %d bytes (room for an 8 MB CompareImageBase64 and the other fields)", maxBody)}, false
+	case errors.As(err, &mbe): // a campaign import
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge, message: err.Error()}, false
 	case errors.Is(err, producer.ErrIdempotencyMismatch):
 		return &apiError{status: http.StatusUnprocessableEntity, code: CodeIdempotencyMismatch,
 			message: "Idempotency-Key: was used before with a different request; use a new key for a new request"}, false
+	case campaignError(err) != nil:
+		return campaignError(err), false
 	case errors.Is(err, producer.ErrIdempotencyInFlight):
 		return &apiError{status: http.StatusConflict, code: CodeIdempotencyInFlight,
 			message: "Idempotency-Key: the first request with this key is still being processed; retry in a second",
@@ -97,17 +117,26 @@ func classify(err error, maxBody int64) (e *apiError, internal bool) {
 }
 
 // writeError answers err in the envelope and logs internal errors with their detail.
+// An internal error is a 503 (Redis unreachable: nothing was done), or a 500 on the
+// campaign routes, whose operations may have been partly done.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeEnvelope(w, requestID(r), a.answerFor(r, err))
+}
+
+// answerFor classifies err for r, logging an internal error with its detail.
+func (a *API) answerFor(r *http.Request, err error) *apiError {
 	e, internal := classify(err, a.cfg.MaxBodyBytes)
-	rid := requestID(r)
 	if internal {
+		if a.campaignPattern[r.Pattern] {
+			e = errCampaignInternal
+		}
 		ev := a.log.Error()
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			ev = a.log.Debug() // the caller went away
 		}
-		ev.Err(err).Str("request_id", rid).Str("method", r.Method).Str("path", clip(r.URL.Path, 100)).Msg("request failed")
+		ev.Err(err).Str("request_id", requestID(r)).Str("method", r.Method).Str("path", clip(r.URL.Path, 100)).Msg("request failed")
 	}
-	writeEnvelope(w, rid, e)
+	return e
 }
 
 func writeEnvelope(w http.ResponseWriter, rid string, e *apiError) {

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/faceidq/faceidq/internal/console"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/ratelimit"
@@ -20,60 +18,55 @@ const CodeWebhookNotFound = "ResourceNotFound.Webhook"
 // DefaultBudgetSeconds is how many seconds GET /v1/budgets returns without ?seconds=.
 const DefaultBudgetSeconds = 120
 
-// mountOperator registers what the operator console needs beyond the rest of the API:
-//
-//	GET  /v1/webhooks/failed                 exhausted webhook deliveries, oldest first
-//	POST /v1/webhooks/failed/replay          replay them all: {"Replayed":n}
-//	POST /v1/webhooks/failed/{JobId}/replay  replay one: {"Replayed":1}
-//	GET  /v1/budgets                         each budget's limit and recent use per second
-//	GET  /ui, /ui/…                          the console's page and assets (no token: they hold no data)
-func (a *API) mountOperator() error {
-	dead, err := webhook.NewDeadLetters(webhook.DeadConfig{Redis: a.cfg.Redis, Store: a.cfg.Results,
-		Enqueuer: asynq.NewClientFromRedisClient(a.cfg.Redis)})
+// The operator routes (rows of the route table in routes.go): exhausted webhook
+// deliveries with replay, each budget's recent use, and the console's page and assets
+// (open: they hold no data; every call the page makes sends the bearer token).
+
+// listDeadWebhooks is GET /v1/webhooks/failed: exhausted deliveries, oldest first.
+func (a *API) listDeadWebhooks(w http.ResponseWriter, r *http.Request) {
+	list, err := a.dead.List(r.Context())
 	if err != nil {
-		return err
+		a.writeError(w, r, err)
+		return
 	}
-	a.handle("GET /v1/webhooks/failed", func(w http.ResponseWriter, r *http.Request) {
-		list, err := dead.List(r.Context())
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, list)
-	})
-	a.handle("POST /v1/webhooks/failed/replay", func(w http.ResponseWriter, r *http.Request) {
-		n, err := dead.ReplayAll(r.Context())
-		if err != nil && n == 0 {
-			a.writeError(w, r, err)
-			return
-		}
-		if err != nil { // some were replayed: say how many, log the rest
-			a.log.Error().Err(err).Str("request_id", requestID(r)).Msg("webhook replay all: some replays failed")
-		}
-		writeJSON(w, http.StatusOK, map[string]int{"Replayed": n})
-	})
-	a.handle("POST /v1/webhooks/failed/{JobId}/replay", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("JobId")
-		var err error = errNoDeadWebhook
-		if tasks.ValidID("j_", id) {
-			err = dead.Replay(r.Context(), id)
-		}
-		if errors.Is(err, webhook.ErrNotExhausted) {
-			err = errNoDeadWebhook
-		}
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]int{"Replayed": 1})
-	})
-	a.handle("GET /v1/budgets", a.getBudgets)
-	ui := console.Handler()
-	a.mux.Handle("/ui", ui)
-	a.mux.Handle("/ui/", ui)
-	return nil
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, list)
 }
+
+// replayDeadWebhooks is POST /v1/webhooks/failed/replay: {"Replayed":n}.
+func (a *API) replayDeadWebhooks(w http.ResponseWriter, r *http.Request) {
+	n, err := a.dead.ReplayAll(r.Context())
+	if err != nil && n == 0 {
+		a.writeError(w, r, err)
+		return
+	}
+	if err != nil { // some were replayed: say how many, log the rest
+		a.log.Error().Err(err).Str("request_id", requestID(r)).Msg("webhook replay all: some replays failed")
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"Replayed": n})
+}
+
+// replayDeadWebhook is POST /v1/webhooks/failed/{JobId}/replay: {"Replayed":1}.
+func (a *API) replayDeadWebhook(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("JobId")
+	var err error = errNoDeadWebhook
+	if tasks.ValidID("j_", id) {
+		err = a.dead.Replay(r.Context(), id)
+	}
+	if errors.Is(err, webhook.ErrNotExhausted) {
+		err = errNoDeadWebhook
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"Replayed": 1})
+}
+
+// console serves GET /ui and /ui/…: the operator console's page and assets.
+var consoleHandler = console.Handler()
+
+func (a *API) serveConsole(w http.ResponseWriter, r *http.Request) { consoleHandler.ServeHTTP(w, r) }
 
 var errNoDeadWebhook = &apiError{status: http.StatusNotFound, code: CodeWebhookNotFound,
 	message: "this JobId has no exhausted webhook delivery; see GET /v1/webhooks/failed"}

@@ -1,12 +1,12 @@
-package httpapi
+package tasks_test
 
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/tasks"
@@ -31,7 +31,7 @@ func TestDecodeTokenRequest(t *testing.T) {
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodeTokenRequest(strings.NewReader(tt.body))
+			got, err := tasks.DecodeTokenRequest([]byte(tt.body))
 			if err != nil {
 				t.Fatalf("DecodeTokenRequest: %v", err)
 			}
@@ -76,11 +76,13 @@ func TestDecodeTokenRequest(t *testing.T) {
 		{"timeout negative", `{"Config":{"LivenessTimeout":-1}}`, "Config.LivenessTimeout", "non-negative integer"},
 		{"auto skip string", `{"Config":{"AutoSkip":"true"}}`, "Config.AutoSkip", "true or false"},
 		{"bad value syntax", `{"RedirectURL":tru}`, "RedirectURL", "not valid JSON"},
+		{"invalid UTF-8", "{\"Extra\":\"\xff\"}", "body", "not valid UTF-8"},
+		{"truncated config", `{"Config":{"AutoSkip":true`, "Config", "not valid JSON"},
 		{"long number clipped", `{"Config":{"CheckMode":1` + strings.Repeat("1", 500) + `}}`, "Config.CheckMode", "…"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeTokenRequest(strings.NewReader(tt.body))
+			_, err := tasks.DecodeTokenRequest([]byte(tt.body))
 			var fe *faceid.FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("DecodeTokenRequest(%s) = %v, want a FieldError", tt.body, err)
@@ -95,19 +97,39 @@ func TestDecodeTokenRequest(t *testing.T) {
 	}
 }
 
-func TestDecodeTokenRequestReaderError(t *testing.T) {
-	body := `{"RedirectURL":"u","CompareImageBase64":"` + strings.Repeat("A", 4096) + `"}`
-	r := http.MaxBytesReader(nil, readCloser{strings.NewReader(body)}, 1024)
-	_, err := DecodeTokenRequest(r)
-	var mbe *http.MaxBytesError
-	if !errors.As(err, &mbe) {
-		t.Fatalf("DecodeTokenRequest over the limit = %v, want *http.MaxBytesError", err)
+func TestDecodeConfig(t *testing.T) {
+	c, err := tasks.DecodeConfig([]byte(`{"CheckMode":1}`))
+	if err != nil || c.CheckMode == nil || *c.CheckMode != 1 {
+		t.Fatalf("DecodeConfig = %+v, %v", c, err)
+	}
+	for _, tt := range []struct{ in, field, reason string }{
+		{`{"IdCardType":"x"}`, "Config.IdCardType", "did you mean Config.IDCardType"},
+		{`{} , "RedirectURL":"x"`, "Config", "data after"},
+		{`[]`, "Config", "must be a JSON object"},
+		{"", "Config", "is empty"},
+	} {
+		_, err := tasks.DecodeConfig([]byte(tt.in))
+		var fe *faceid.FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(fe.Reason, tt.reason) {
+			t.Errorf("DecodeConfig(%q) = %v, want %s %q", tt.in, err, tt.field, tt.reason)
+		}
 	}
 }
 
-type readCloser struct{ *strings.Reader }
-
-func (readCloser) Close() error { return nil }
+func TestDecodeStrictEmbedded(t *testing.T) {
+	var l struct {
+		tasks.TokenRequest
+		RowKey string `json:"RowKey,omitempty"`
+	}
+	if err := tasks.DecodeStrict([]byte(`{"RedirectURL":"u","RowKey":"k"}`), &l); err != nil || *l.RedirectURL != "u" || l.RowKey != "k" {
+		t.Fatalf("DecodeStrict = %+v, %v", l, err)
+	}
+	err := tasks.DecodeStrict([]byte(`{"RowKey":"k","Rowkey":"x"}`), &l)
+	var fe *faceid.FieldError
+	if !errors.As(err, &fe) || fe.Field != "Rowkey" || !strings.Contains(fe.Reason, "did you mean RowKey") {
+		t.Fatalf("DecodeStrict misspelt = %v", err)
+	}
+}
 
 func FuzzDecodeTokenRequest(f *testing.F) {
 	for _, s := range []string{
@@ -118,7 +140,7 @@ func FuzzDecodeTokenRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := DecodeTokenRequest(strings.NewReader(string(body)))
+		req, err := tasks.DecodeTokenRequest(body)
 		if err != nil {
 			var fe *faceid.FieldError
 			if !errors.As(err, &fe) || fe.Field == "" || fe.Reason == "" {
@@ -142,7 +164,7 @@ func FuzzDecodeTokenRequest(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := DecodeTokenRequest(strings.NewReader(string(b)))
+		again, err := tasks.DecodeTokenRequest(b)
 		if err != nil || !reflect.DeepEqual(again, req) {
 			t.Fatalf("round trip of %s: %+v, %v", b, again, err)
 		}
@@ -150,3 +172,27 @@ func FuzzDecodeTokenRequest(f *testing.F) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestJobTimesInMilliseconds(t *testing.T) {
+	created := time.Date(2026, 12, 3, 10, 18, 28, 232456789, time.FixedZone("x", 3600))
+	fin := created.Add(time.Second)
+	j := tasks.Job{JobId: "j_x", CreatedAt: created, FinishedAt: &fin,
+		Webhook: &tasks.Webhook{URL: "https://cb", LastAt: &fin}}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"CreatedAt":"2026-12-03T09:18:28.232Z"`, `"FinishedAt":"2026-12-03T09:18:29.232Z"`,
+		`"ExpiresAt":null`, `"LastAt":"2026-12-03T09:18:29.232Z"`, `"JobId":"j_x"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	if strings.Count(string(b), `"CreatedAt"`) != 1 {
+		t.Errorf("CreatedAt twice: %s", b)
+	}
+	var back tasks.Job
+	if err := json.Unmarshal(b, &back); err != nil || !back.CreatedAt.Equal(created.Truncate(time.Millisecond)) {
+		t.Fatalf("round trip: %v %v", back.CreatedAt, err)
+	}
+}

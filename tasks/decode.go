@@ -1,11 +1,12 @@
-package httpapi
+package tasks
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"reflect"
 	"sort"
 	"strconv"
@@ -14,62 +15,82 @@ import (
 	"unicode/utf8"
 
 	"github.com/faceidq/faceidq/internal/faceid"
-	"github.com/faceidq/faceidq/tasks"
 )
 
-// DecodeTokenRequest reads the body of POST /v1/tokens strictly: exactly one JSON
-// object whose names are those of tasks.TokenRequest (and, under Config, of
+// DecodeTokenRequest reads a token request strictly: the body of POST /v1/tokens,
+// one line of an NDJSON campaign, and the CLI's --config all go through it. It wants
+// exactly one JSON object whose names are those of TokenRequest (and, under Config, of
 // faceid.WebVerificationConfigIntl), matched case-sensitively, each at most once, with
-// values of the right JSON type (null means absent), and nothing but white space after
-// it. It does not validate values: producer.Submit does.
+// values of the right JSON type (null means absent), valid UTF-8, and nothing but
+// white space after it. It does not validate values: TokenRequest.Validate does.
 //
 // Every problem is a *faceid.FieldError (Code InvalidParameter) whose Field names the
-// field ("Config.CheckMode", or "body" for the body as a whole) and whose Reason says
-// why; an error of r (such as *http.MaxBytesError) is returned as it is. Messages
-// never quote a value longer than a few characters, so image bytes never reach them.
-func DecodeTokenRequest(r io.Reader) (*tasks.TokenRequest, error) {
-	dec := json.NewDecoder(r)
-	var req tasks.TokenRequest
-	tok, err := dec.Token()
-	if errors.Is(err, io.EOF) {
-		return nil, bodyErr("is empty: send a JSON object such as {\"RedirectURL\":\"https://example.com/done\"}")
-	}
-	if err != nil {
-		return nil, syntaxErr("body", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, bodyErr("must be a JSON object, not %s", tokenKind(tok))
-	}
-	if err := decodeObject(dec, reflect.ValueOf(&req).Elem(), ""); err != nil {
+// field ("Config.CheckMode", or "body" for the input as a whole) and whose Reason says
+// why. Messages never quote a value longer than a few characters, so image bytes
+// never reach them.
+func DecodeTokenRequest(b []byte) (*TokenRequest, error) {
+	var req TokenRequest
+	if err := DecodeStrict(b, &req); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err != nil && !isSyntax(err) {
-			return nil, err
-		}
-		return nil, bodyErr("has data after the JSON object; send exactly one object")
 	}
 	return &req, nil
 }
 
-// readBody reads a whole request body of at most limit bytes. A body over the limit
-// is a *http.MaxBytesError (413); a body that cannot be read (broken chunked framing,
-// a client that went away) or is not valid UTF-8 is a *faceid.FieldError on "body"
-// (400): encoding/json would silently turn invalid bytes into U+FFFD and run the job
-// with altered data.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+// DecodeConfig reads a Config object alone (the CLI's --config, a CSV config cell)
+// as strictly as DecodeTokenRequest reads it inside a request; errors name
+// "Config.<field>", or "Config" for the input as a whole.
+func DecodeConfig(b []byte) (*faceid.WebVerificationConfigIntl, error) {
+	var c faceid.WebVerificationConfigIntl
+	if err := decodeStrict(b, reflect.ValueOf(&c).Elem(), "Config."); err != nil {
 		return nil, err
 	}
+	return &c, nil
+}
+
+// DecodeStrict decodes b into the struct dst points to with DecodeTokenRequest's
+// strictness. The accepted names are the JSON names of dst's fields; the fields of an
+// embedded struct count as dst's own (an NDJSON line is a TokenRequest plus its own
+// fields).
+func DecodeStrict(b []byte, dst any) error {
+	v := reflect.ValueOf(dst)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("tasks: DecodeStrict wants a pointer to a struct, not %T", dst)
+	}
+	return decodeStrict(b, v.Elem(), "")
+}
+
+func decodeStrict(b []byte, v reflect.Value, prefix string) error {
+	whole := wholeName(prefix)
+	if !utf8.Valid(b) { // encoding/json would turn bad bytes into U+FFFD silently
+		return malformed(whole, "is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return malformed(whole, "is empty: send a JSON object such as {\"RedirectURL\":\"https://example.com/done\"}")
+	}
 	if err != nil {
-		return nil, bodyErr("could not be read (malformed framing or an interrupted upload)")
+		return syntaxErr(whole, err)
 	}
-	if !utf8.Valid(b) {
-		return nil, bodyErr("is not valid UTF-8")
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return malformed(whole, "must be a JSON object, not %s", tokenKind(tok))
 	}
-	return b, nil
+	if err := decodeObject(dec, v, prefix); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return malformed(whole, "has data after the JSON object; send exactly one object")
+	}
+	return nil
+}
+
+// wholeName names the input as a whole in errors: "body" at the top, "Config" for
+// a Config read alone.
+func wholeName(prefix string) string {
+	if prefix == "" {
+		return "body"
+	}
+	return strings.TrimSuffix(prefix, ".")
 }
 
 // decodeObject decodes the members of an object whose '{' was read into the struct
@@ -80,7 +101,7 @@ func decodeObject(dec *json.Decoder, v reflect.Value, prefix string) error {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return syntaxErr(strings.TrimSuffix(prefix, ".")+"body", err)
+			return syntaxErr(wholeName(prefix), err)
 		}
 		name, _ := tok.(string) // dec.More and Token guarantee a name here
 		path := prefix + displayName(name)
@@ -92,7 +113,7 @@ func decodeObject(dec *json.Decoder, v reflect.Value, prefix string) error {
 			return malformed(path, "appears more than once")
 		}
 		seen[name] = true
-		if err := decodeValue(dec, v.Field(idx), path); err != nil {
+		if err := decodeValue(dec, v.FieldByIndex(idx), path); err != nil {
 			return err
 		}
 	}
@@ -141,8 +162,8 @@ func decodeValue(dec *json.Decoder, f reflect.Value, path string) error {
 
 // fields is the JSON view of a struct type.
 type fields struct {
-	byName map[string]int // JSON name → field index
-	names  []string       // in declaration order
+	byName map[string][]int // JSON name → field index path (embedded structs flattened)
+	names  []string         // in declaration order
 }
 
 var fieldCache sync.Map // reflect.Type → *fields
@@ -151,29 +172,40 @@ func fieldsOf(t reflect.Type) *fields {
 	if fs, ok := fieldCache.Load(t); ok {
 		return fs.(*fields)
 	}
-	fs := &fields{byName: map[string]int{}}
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if !sf.IsExported() || name == "-" {
-			continue
-		}
-		if name == "" {
-			name = sf.Name
-		}
-		fs.byName[name] = i
-		fs.names = append(fs.names, name)
-	}
+	fs := &fields{byName: map[string][]int{}}
+	fs.add(t, nil)
 	fieldCache.Store(t, fs)
 	return fs
 }
 
-func malformed(field, format string, args ...any) *faceid.FieldError {
-	return &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: field, Reason: fmt.Sprintf(format, args...)}
+// add adds the fields of t, whose index path is at; an outer name wins over an
+// embedded one, as in encoding/json.
+func (fs *fields) add(t reflect.Type, at []int) {
+	var embedded []reflect.StructField
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if sf.Anonymous && tag == "" && sf.Type.Kind() == reflect.Struct {
+			embedded = append(embedded, sf)
+			continue
+		}
+		if !sf.IsExported() || tag == "-" {
+			continue
+		}
+		name := cmp.Or(tag, sf.Name)
+		if _, dup := fs.byName[name]; dup {
+			continue
+		}
+		fs.byName[name] = append(append([]int(nil), at...), i)
+		fs.names = append(fs.names, name)
+	}
+	for _, sf := range embedded {
+		fs.add(sf.Type, append(append([]int(nil), at...), sf.Index...))
+	}
 }
 
-func bodyErr(format string, args ...any) *faceid.FieldError {
-	return malformed("body", format, args...)
+func malformed(field, format string, args ...any) *faceid.FieldError {
+	return &faceid.FieldError{Code: faceid.CodeInvalidParameter, Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 func unknownErr(path, name, prefix string, fs *fields) *faceid.FieldError {
@@ -191,13 +223,7 @@ func unknownErr(path, name, prefix string, fs *fields) *faceid.FieldError {
 	return malformed(path, "unknown field; %s accepts %s", where, strings.Join(names, ", "))
 }
 
-func isSyntax(err error) bool {
-	var se *json.SyntaxError
-	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF)
-}
-
-// syntaxErr reports malformed JSON at field (or "body"), passing reader errors
-// (*http.MaxBytesError, a broken connection) through.
+// syntaxErr reports malformed JSON at field (or "body"), passing other errors through.
 func syntaxErr(field string, err error) error {
 	if field == "" {
 		field = "body"
@@ -220,10 +246,6 @@ func valueErr(path string, t reflect.Type, err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return malformed(path, "must be %s, not %s", kindOf(t), clip(te.Value, 40))
-	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return err
 	}
 	return syntaxErr(path, err)
 }
