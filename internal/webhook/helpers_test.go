@@ -328,4 +328,3 @@ func finalJob(t testing.TB) *tasks.Job {
 		FinishedAt:      &finished,
 	}
 }
-
