@@ -91,8 +91,11 @@ func µs(d time.Duration) int64 { return d.Microseconds() }
 const coldInterval = 52500 * time.Microsecond
 
 func TestConfig(t *testing.T) {
+	// An unused client; closed, as every client starts a background goroutine.
+	rdb := redis.NewClient(&redis.Options{})
+	t.Cleanup(func() { _ = rdb.Close() })
 	t.Run("defaults", func(t *testing.T) {
-		l := mustNew(t, redis.NewClient(&redis.Options{}), Config{Key: "k"})
+		l := mustNew(t, rdb, Config{Key: "k"})
 		want := Config{Key: "k", Rate: 20, MaxAhead: 2 * time.Second, BatchAhead: 0.75, Window: 200,
 			InitialSpread: 50 * time.Millisecond, MinSpread: time.Millisecond,
 			MaxSpread: 250 * time.Millisecond, Decrease: 0.7, MinFactor: 0.2, Recovery: 0.05}
@@ -119,7 +122,7 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(redis.NewClient(&redis.Options{}), tt.cfg)
+			_, err := New(rdb, tt.cfg)
 			if !errors.Is(err, ErrConfig) {
 				t.Errorf("New(%+v) = %v, want ErrConfig", tt.cfg, err)
 			}
