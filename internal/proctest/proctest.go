@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -155,7 +156,8 @@ type Proc struct {
 }
 
 // Start runs bin with args and exactly env (plus PATH, and HOME unless env sets it).
-func Start(name, bin string, args []string, env map[string]string) (*Proc, error) {
+// Its output is captured in Out and also written to logs.
+func Start(name, bin string, args []string, env map[string]string, logs ...io.Writer) (*Proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	if _, ok := env["HOME"]; !ok {
@@ -165,7 +167,11 @@ func Start(name, bin string, args []string, env map[string]string) (*Proc, error
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &Proc{Name: name, Cmd: cmd, Out: &Output{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.Out, p.Out
+	var w io.Writer = p.Out
+	if len(logs) > 0 {
+		w = io.MultiWriter(append([]io.Writer{p.Out}, logs...)...)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("proctest: start %s: %w", name, err)
 	}
@@ -268,9 +274,24 @@ var readyClient = &http.Client{Timeout: 5 * time.Second}
 // WaitHTTP waits until url answers 2xx, failing early when the process exits.
 func (p *Proc) WaitHTTP(url string, timeout time.Duration) error {
 	exited := false
-	err := waittest.For(timeout, p.Name+": "+url+" answers 2xx", func() (bool, string) {
-		if p.Exited() {
-			exited = true
+	err := waitURL(url, timeout, func() bool {
+		exited = p.Exited()
+		return exited
+	})
+	if exited {
+		return fmt.Errorf("proctest: %s exited before %s answered:\n%s", p.Name, url, p.Out.Tail(4096))
+	}
+	return err
+}
+
+// WaitURL waits until url answers 2xx (a server this package did not start).
+func WaitURL(url string, timeout time.Duration) error {
+	return waitURL(url, timeout, func() bool { return false })
+}
+
+func waitURL(url string, timeout time.Duration, stop func() bool) error {
+	return waittest.For(timeout, url+" to answer 2xx", func() (bool, string) {
+		if stop() {
 			return true, ""
 		}
 		resp, err := readyClient.Get(url)
@@ -280,10 +301,6 @@ func (p *Proc) WaitHTTP(url string, timeout time.Duration) error {
 		resp.Body.Close()
 		return resp.StatusCode/100 == 2, resp.Status
 	})
-	if exited {
-		return fmt.Errorf("proctest: %s exited before %s answered:\n%s", p.Name, url, p.Out.Tail(4096))
-	}
-	return err
 }
 
 // MustWaitHTTP is WaitHTTP failing tb.
