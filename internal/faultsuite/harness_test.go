@@ -23,11 +23,7 @@ import (
 	"github.com/faceidq/faceidq/tasks"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	proctest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m) }
 
 // full reports whether the long variants run (FACEIDQ_FAULT_FULL=1, never with -short).
 func full() bool { return os.Getenv("FACEIDQ_FAULT_FULL") == "1" && !testing.Short() }

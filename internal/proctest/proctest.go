@@ -109,7 +109,15 @@ func Bin(tb testing.TB, flags ...string) string {
 	return b.path
 }
 
-// Cleanup removes the binaries Bin built; call it from TestMain after m.Run.
+// Main is a TestMain for a package that uses Bin: it runs the tests, then removes the
+// binaries built for them.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the binaries Bin built; Main calls it after the tests.
 func Cleanup() {
 	builds.mu.Lock()
 	defer builds.mu.Unlock()

@@ -1,18 +1,13 @@
 package proctest_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
 	"github.com/faceidq/faceidq/internal/proctest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	proctest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m) }
 
 // TestSimulate builds the binary, runs `faceidq simulate` on a free port, waits for it
 // to announce its address and answer, and stops it with SIGTERM.
