@@ -1,24 +1,9 @@
 // Command faceidq-load measures the HTTP API's intake: POST /v1/tokens against
-// `faceidq api` on a real redis-server, next to the floor, a bare net/http handler
-// that only calls asynq's Enqueue on the same Redis, in the same run.
+// `faceidq api` on a real redis-server, next to the floor (a bare handler that only calls
+// asynq's Enqueue on the same Redis), in the same run. Usage and method are in
+// docs/benchmarks.md.
 //
-//	go run ./cmd/faceidq-load                          # everything started here, 10 s per phase
-//	go run ./cmd/faceidq-load -rate 5000 -concurrency 64 -duration 20s
-//	go run ./cmd/faceidq-load -target http://10.0.0.5:8080 -token … -redis-url redis://10.0.0.6:6379/0
-//
-// By default it starts a redis-server on a free loopback port, builds ./cmd/faceidq
-// and runs `faceidq api` (with a bearer token, as in production) and the floor
-// (this binary, `faceidq-load floor`) as separate processes. No worker runs: the
-// measure is the intake. Each target gets two phases, one after the other, with
-// Redis flushed in between:
-//
-//   - saturation: -concurrency requests always in flight (closed loop): the most
-//     requests per second the target takes;
-//   - fixed rate: requests sent at -rate per second whatever the answers (open loop),
-//     at most -concurrency in flight; a request's latency runs from the moment it was
-//     due, so time spent waiting for a free slot counts (no coordinated omission).
-//
-// It prints req/s, p50 and p99 of each, and faceidq's ratio to the floor.
+//	go run ./cmd/faceidq-load
 package main
 
 import (

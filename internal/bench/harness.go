@@ -1,10 +1,7 @@
-// Package bench is faceidq's pipeline benchmark harness (`go run ./cmd/faceidq-bench`):
-// it starts a real redis-server, the upstream simulator at its strict 20/s and N
-// worker processes, keeps a batch backlog pending while interactive jobs arrive, and
-// measures at the simulator what the upstream would see: over-limit windows (strict
-// sliding second, on arrival), utilization of the budget, interactive wait (enqueue
-// to upstream arrival) and idle pickup. In the same run it measures plain asynq used
-// the way its wiki recommends (per-process limiter, weighted queues) as the baseline.
+// Package bench is the pipeline benchmark harness behind cmd/faceidq-bench: it runs a real
+// redis-server, the upstream simulator and N worker processes (internal/proctest), and
+// measures at the simulator what the upstream would see, next to plain asynq as the
+// baseline. The method and the figures are in docs/benchmarks.md.
 package bench
 
 import (
