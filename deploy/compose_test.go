@@ -117,7 +117,7 @@ func TestCompose(t *testing.T) {
 			if len(s.Command) == 0 || s.Command[0] != sub {
 				t.Errorf("%s: command = %v, want faceidq %s", name, s.Command, sub)
 			}
-			if len(cmdSources(t)) > 0 && !cmdHas(t, `"`+sub+`"`) {
+			if !hasCommand(t, sub) {
 				t.Errorf("%s: cmd/faceidq has no %q command", name, sub)
 			}
 			if len(s.Profiles) != 0 {

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/faceidq/faceidq/internal/metrics"
+	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/tasks"
@@ -37,65 +38,36 @@ var specEnv = []string{
 // secretEnv are the variables that hold secrets: never in a ConfigMap or an image.
 var secretEnv = []string{"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "FACEIDQ_API_TOKENS", "FACEIDQ_WEBHOOK_SECRET"}
 
-var envLiteral = regexp.MustCompile(`"((?:REDIS_URL|TENCENTCLOUD_SECRET_(?:ID|KEY)|FACEIDQ_[A-Z0-9_]+))"`)
-
-// cmdSources returns the non-test Go files of cmd/faceidq (none until it exists).
-func cmdSources(t *testing.T) map[string]string {
+// listing is what the built binary says it reads and runs (`faceidq help --list`).
+func listing(t *testing.T) *proctest.Listing {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(root, "cmd", "faceidq", "*.go"))
+	l, err := proctest.List(dockerBin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := map[string]string{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src[f] = string(b)
-	}
-	return src
+	return l
 }
 
-// programEnv returns the environment variables the program reads: the string literals
-// of cmd/faceidq that look like one, or the spec's table while cmd/faceidq has no
-// source yet.
+// programEnv returns the environment variables the program reads, as the binary
+// lists them; each of the product spec's table must be among them.
 func programEnv(t *testing.T) map[string]bool {
 	t.Helper()
-	src := cmdSources(t)
 	env := map[string]bool{}
-	for _, s := range src {
-		for _, m := range envLiteral.FindAllStringSubmatch(s, -1) {
-			env[m[1]] = true
-		}
-	}
-	if len(src) == 0 {
-		t.Log("cmd/faceidq has no source yet: checking against the product spec's table")
-		for _, e := range specEnv {
-			env[e] = true
-		}
-		return env
+	for k := range listing(t).Env {
+		env[k] = true
 	}
 	for _, e := range specEnv {
 		if !env[e] {
-			t.Errorf("cmd/faceidq does not mention %s (product spec, Configuration)", e)
+			t.Errorf("faceidq help --list does not name %s (product spec, Configuration)", e)
 		}
 	}
 	return env
 }
 
-// cmdHas reports whether cmd/faceidq's source contains s.
-func cmdHas(t *testing.T, s string) bool {
+// hasCommand reports whether the binary lists command name.
+func hasCommand(t *testing.T, name string) bool {
 	t.Helper()
-	for _, src := range cmdSources(t) {
-		if strings.Contains(src, s) {
-			return true
-		}
-	}
-	return false
+	return listing(t).Commands[name]
 }
 
 // readYAML decodes every document of a YAML file into a generic value.

@@ -8,129 +8,60 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/simulator"
 	"github.com/faceidq/faceidq/tasks"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-	buildOut  []byte
-)
+func TestMain(m *testing.M) { proctest.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
+// dockerBin returns cmd/faceidq built with the Dockerfile's own `go build` flags
+// (once per test binary, by internal/proctest).
+func dockerBin(t *testing.T) string {
+	t.Helper()
+	flags, pkg := dockerBuildArgs(t)
+	if pkg != "./cmd/faceidq" {
+		t.Fatalf("deploy/Dockerfile builds %s, want ./cmd/faceidq", pkg)
 	}
-	os.Exit(code)
+	return proctest.Bin(t, flags...)
 }
 
-// binary builds cmd/faceidq with the Dockerfile's own `go build` flags, once per test
-// run, and returns its path. It skips when cmd/faceidq has no source yet, or in -short.
+// binary is dockerBin for the tests that run processes; they skip in -short.
 func binary(t *testing.T) string {
 	t.Helper()
-	if len(cmdSources(t)) == 0 {
-		t.Skip("cmd/faceidq has no source yet")
-	}
 	if testing.Short() {
-		t.Skip("builds the binary")
+		t.Skip("runs the binary's processes")
 	}
-	flags, pkg := dockerBuildArgs(t)
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "faceidq-deploy-"); buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", filepath.Join(buildDir, "faceidq"), pkg)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("go build %v %s: %v\n%s", flags, pkg, buildErr, buildOut)
-	}
-	return filepath.Join(buildDir, "faceidq")
-}
-
-// proc is a faceidq process started by a test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return dockerBin(t)
 }
 
 // start runs bin with args and exactly env (plus PATH and HOME), stopped with SIGTERM
 // when the test ends.
-func start(t *testing.T, name, bin string, args []string, env map[string]string) *proc {
+func start(t *testing.T, name, bin string, args []string, env map[string]string) *proctest.Proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(t, 30*time.Second)
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out)
-		}
-	})
+	p := proctest.MustStart(t, name, bin, args, env)
+	t.Cleanup(func() { stop(t, p, 30*time.Second) })
 	return p
 }
 
 // stop sends SIGTERM and waits up to grace; it reports a process that needed SIGKILL
 // or exited with an error.
-func (p *proc) stop(t *testing.T, grace time.Duration) {
+func stop(t *testing.T, p *proctest.Proc, grace time.Duration) {
 	t.Helper()
-	select {
-	case <-p.done:
+	if p.Exited() {
 		return
-	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("%s exited %d after SIGTERM", p.name, code)
-		}
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("%s did not stop within %v of SIGTERM", p.name, grace)
+	code, err := p.Term(grace)
+	switch {
+	case err != nil:
+		t.Error(err)
+	case code != 0:
+		t.Errorf("%s exited %d after SIGTERM", p.Name, code)
 	}
 }
 
@@ -152,27 +83,6 @@ func get(url string, header ...string) (int, string, error) {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	return resp.StatusCode, b.String(), nil
-}
-
-// waitUp polls url until it answers 2xx or the process exits.
-func waitUp(t *testing.T, p *proc, url string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, _, err := get(url)
-		if err == nil && code >= 200 && code < 300 {
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before %s answered:\n%s", p.name, url, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s did not answer 2xx in time (last %d, %v)", p.name, url, code, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func freeAddr(t *testing.T) string {
@@ -246,7 +156,7 @@ func TestKubernetesProbesAgainstBinary(t *testing.T) {
 			env[listenVar] = addr
 			p := start(t, d.Metadata.Name, bin, c.Args, env)
 			base := "http://" + addr
-			waitUp(t, p, base+c.StartupProbe.HTTPGet.Path)
+			p.MustWaitHTTP(t, base+c.StartupProbe.HTTPGet.Path)
 			for name, pr := range map[string]*probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
 				code, body, err := get(base + pr.HTTPGet.Path)
 				if err != nil || code < 200 || code >= 400 {
@@ -267,7 +177,7 @@ func TestKubernetesProbesAgainstBinary(t *testing.T) {
 			} else if !strings.Contains(body, "faceidq_pipeline_paused") {
 				t.Errorf("GET %s lacks faceidq_pipeline_paused", path)
 			}
-			p.stop(t, time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second)
+			stop(t, p, time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second)
 		})
 	}
 }
@@ -299,15 +209,15 @@ func TestComposeTopologyAgainstBinary(t *testing.T) {
 	}
 	sim := start(t, "simulator", bin, cf.Services["simulator"].Command, envOf("simulator", simAddr))
 	// The simulator answers any path; its stats prove it is up.
-	waitUp(t, sim, "http://"+simAddr+"/_sim/stats")
+	sim.MustWaitHTTP(t, "http://"+simAddr+"/_sim/stats")
 	apiAddr := freeAddr(t)
 	api := start(t, "api", bin, cf.Services["api"].Command, envOf("api", apiAddr))
-	waitUp(t, api, "http://"+apiAddr+"/readyz")
+	api.MustWaitHTTP(t, "http://"+apiAddr+"/readyz")
 	var workers []string
 	for i := 0; i < cf.Services["worker"].Deploy.Replicas; i++ {
 		a := freeAddr(t)
 		w := start(t, fmt.Sprintf("worker-%d", i+1), bin, cf.Services["worker"].Command, envOf("worker", a))
-		waitUp(t, w, "http://"+a+"/readyz")
+		w.MustWaitHTTP(t, "http://"+a+"/readyz")
 		workers = append(workers, a)
 	}
 

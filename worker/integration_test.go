@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/internal/workertest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
@@ -59,21 +61,20 @@ func setupCluster(t *testing.T, faults simulator.Faults) *cluster {
 
 func (c *cluster) waitAllFinal(t *testing.T, ids []string, timeout time.Duration) []*tasks.Job {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	jobs := make([]*tasks.Job, len(ids))
-	for i, id := range ids {
-		for {
+	waittest.UntilReason(t, timeout, fmt.Sprintf("%d jobs final", len(ids)), func() (bool, string) {
+		for i, id := range ids {
+			if jobs[i] != nil {
+				continue
+			}
 			j, err := c.results.Get(context.Background(), id)
-			if err == nil && j.Status.Final() {
-				jobs[i] = j
-				break
+			if err != nil || !j.Status.Final() {
+				return false, fmt.Sprintf("job %d (%s): %+v %v", i, id, j, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %d (%s) not final in time: %+v %v", i, id, j, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+			jobs[i] = j
 		}
-	}
+		return true, ""
+	})
 	return jobs
 }
 

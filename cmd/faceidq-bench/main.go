@@ -1,7 +1,6 @@
-// Command faceidq-bench measures faceidq's pipeline against the upstream simulator
-// and plain asynq as the baseline; see package internal/bench.
+// Command faceidq-bench measures faceidq's pipeline against the upstream simulator and
+// plain asynq as the baseline (package internal/bench; method in docs/benchmarks.md).
 //
-//	go run ./cmd/faceidq-bench                      # 1, 3 and 8 workers, 60 s per scenario
 //	go run ./cmd/faceidq-bench -workers 3 -duration 20s
 package main
 

@@ -1,24 +1,9 @@
 // Command faceidq-load measures the HTTP API's intake: POST /v1/tokens against
-// `faceidq api` on a real redis-server, next to the floor, a bare net/http handler
-// that only calls asynq's Enqueue on the same Redis, in the same run.
+// `faceidq api` on a real redis-server, next to the floor (a bare handler that only calls
+// asynq's Enqueue on the same Redis), in the same run. Usage and method are in
+// docs/benchmarks.md.
 //
-//	go run ./cmd/faceidq-load                          # everything started here, 10 s per phase
-//	go run ./cmd/faceidq-load -rate 5000 -concurrency 64 -duration 20s
-//	go run ./cmd/faceidq-load -target http://10.0.0.5:8080 -token … -redis-url redis://10.0.0.6:6379/0
-//
-// By default it starts a redis-server on a free loopback port, builds ./cmd/faceidq
-// and runs `faceidq api` (with a bearer token, as in production) and the floor
-// (this binary, `faceidq-load floor`) as separate processes. No worker runs: the
-// measure is the intake. Each target gets two phases, one after the other, with
-// Redis flushed in between:
-//
-//   - saturation: -concurrency requests always in flight (closed loop): the most
-//     requests per second the target takes;
-//   - fixed rate: requests sent at -rate per second whatever the answers (open loop),
-//     at most -concurrency in flight; a request's latency runs from the moment it was
-//     due, so time spent waiting for a free slot counts (no coordinated omission).
-//
-// It prints req/s, p50 and p99 of each, and faceidq's ratio to the floor.
+//	go run ./cmd/faceidq-load
 package main
 
 import (
@@ -33,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -48,6 +32,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/internal/redisproc"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -101,7 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // target is one server under load.
 type target struct {
 	name, url, token string
-	pid              int // 0 when not started here
+	pid              int            // 0 when not started here
+	proc             *proctest.Proc // nil when not started here
 }
 
 func measure(ctx context.Context, o options, stdout, log io.Writer) error {
@@ -110,11 +96,10 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var procs []*exec.Cmd
+	var procs []*proctest.Proc
 	defer func() {
 		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGTERM)
-			_ = p.Wait()
+			_, _ = p.Term(30 * time.Second)
 		}
 	}()
 
@@ -143,23 +128,20 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fl := exec.CommandContext(ctx, self, "floor", "-redis-url", o.redisURL, "-listen", floorAddr)
-	fl.Stdout, fl.Stderr = log, log
-	if err := fl.Start(); err != nil {
-		return fmt.Errorf("start the floor: %w", err)
+	fl, err := proctest.Start("floor", self, []string{"floor", "-redis-url", o.redisURL, "-listen", floorAddr}, nil, log)
+	if err != nil {
+		return err
 	}
 	procs = append(procs, fl)
-	targets := []target{{name: "floor", url: "http://" + floorAddr, pid: fl.Process.Pid}}
+	targets := []target{{name: "floor", url: "http://" + floorAddr, pid: fl.Cmd.Process.Pid, proc: fl}}
 
 	apiPid := 0
+	var apiProc *proctest.Proc
 	if o.target == "" {
 		if o.faceidq == "" {
-			o.faceidq = filepath.Join(dir, "faceidq")
-			fmt.Fprintf(log, "building %s\n", o.faceidq)
-			build := exec.CommandContext(ctx, "go", "build", "-o", o.faceidq, "./cmd/faceidq")
-			build.Stdout, build.Stderr = log, log
-			if err := build.Run(); err != nil {
-				return fmt.Errorf("build faceidq (run from the repository root, or pass -faceidq): %w", err)
+			fmt.Fprintf(log, "building faceidq into %s\n", dir)
+			if o.faceidq, err = proctest.Build(dir); err != nil {
+				return fmt.Errorf("build faceidq (run inside the repository, or pass -faceidq): %w", err)
 			}
 		}
 		addr, err := freeAddr()
@@ -167,24 +149,30 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 			return err
 		}
 		o.token = randomToken()
-		api := exec.CommandContext(ctx, o.faceidq, "api", "--listen", addr, "--log-level", "warn")
-		api.Env = append(os.Environ(), "REDIS_URL="+o.redisURL, "FACEIDQ_API_TOKENS="+o.token)
 		logf, err := os.Create(filepath.Join(dir, "api.log"))
 		if err != nil {
 			return err
 		}
 		defer logf.Close()
-		api.Stdout, api.Stderr = logf, logf
-		if err := api.Start(); err != nil {
-			return fmt.Errorf("start faceidq api: %w", err)
+		api, err := proctest.Start("faceidq api", o.faceidq, []string{"api", "--listen", addr, "--log-level", "warn"},
+			map[string]string{"REDIS_URL": o.redisURL, "FACEIDQ_API_TOKENS": o.token}, logf)
+		if err != nil {
+			return err
 		}
 		procs = append(procs, api)
 		o.target = "http://" + addr
-		apiPid = api.Process.Pid
+		apiPid = api.Cmd.Process.Pid
+		apiProc = api
 	}
-	targets = append(targets, target{name: "faceidq", url: o.target, token: o.token, pid: apiPid})
+	targets = append(targets, target{name: "faceidq", url: o.target, token: o.token, pid: apiPid, proc: apiProc})
 	for _, t := range targets {
-		if err := waitHealthy(ctx, t.url); err != nil {
+		var err error
+		if t.proc != nil {
+			err = t.proc.WaitHTTP(t.url+"/healthz", 60*time.Second)
+		} else {
+			err = proctest.WaitURL(t.url+"/healthz", 60*time.Second)
+		}
+		if err != nil {
 			return fmt.Errorf("%s at %s: %w", t.name, t.url, err)
 		}
 	}
@@ -234,27 +222,6 @@ func freeAddr() (string, error) {
 		return "", err
 	}
 	return "127.0.0.1:" + strconv.Itoa(p), nil
-}
-
-func waitHealthy(ctx context.Context, base string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not healthy after 60s: %v", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // result is one measured phase.

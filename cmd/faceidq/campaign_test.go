@@ -18,31 +18,23 @@ import (
 	"github.com/faceidq/faceidq/internal/faceidtest"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
 // waitDone polls GET /v1/batches/{id} until the campaign is done.
 func waitDone(t *testing.T, c *client, id string) *campaign.Progress {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var p campaign.Progress
+	waittest.UntilReason(t, 60*time.Second, "campaign "+id+" done", func() (bool, string) {
 		r := c.do("GET", "/v1/batches/"+id, "")
-		var p campaign.Progress
+		p = campaign.Progress{}
 		if r.status != 200 || json.Unmarshal(r.body, &p) != nil {
 			t.Fatalf("GET /v1/batches/%s = %d %s", id, r.status, r.body)
 		}
-		if p.Done {
-			return &p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("campaign %s not done within 60s: %s", id, r.body)
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-t.Context().Done():
-			t.FailNow()
-		}
-	}
+		return p.Done, string(r.body)
+	})
+	return &p
 }
 
 // TestServeCampaigns imports campaigns over HTTP into `faceidq serve` (embedded

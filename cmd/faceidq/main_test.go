@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/faceidq/faceidq/internal/httpapi"
+	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -29,22 +30,7 @@ type program struct {
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = proctest.Output
 
 func getenvFrom(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }

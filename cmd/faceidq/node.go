@@ -49,7 +49,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 	if mode == "serve" {
 		redisDefault = "none: embedded in-process Redis"
 	}
-	o.redisURL = f.opt("redis-url", "REDIS_URL", "", "Redis URL: redis://, rediss://, redis-sentinel://, redis-cluster:// ("+redisDefault+")")
+	o.redisURL = f.opt("redis-url", "REDIS_URL", "", redisURLUsage+" ("+redisDefault+")")
 	if mode == "serve" {
 		o.embeddedRedis = f.opt("embedded-redis-listen", "FACEIDQ_EMBEDDED_REDIS_LISTEN", defaultEmbeddedRedis,
 			"loopback address of the embedded Redis (REDIS_URL unset); other faceidq commands reach it with REDIS_URL=redis://<address>/0, logged at start (the default falls back to a free port when taken)")
@@ -63,7 +63,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 		o.secretID = f.secretOpt("secret-id", "TENCENTCLOUD_SECRET_ID", "Tencent Cloud SecretId ("+fallback+"); prefer the environment over a flag")
 		o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "Tencent Cloud SecretKey; prefer the environment over a flag")
 		o.endpoint = f.opt("endpoint", "FACEIDQ_ENDPOINT", "", "upstream host, or URL with scheme such as http://127.0.0.1:9000 (default "+faceid.DefaultEndpoint+")")
-		o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker")
+		o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker").as("number")
 		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
 		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs handled at once by this process")
 		o.callTimeout = f.opt("call-timeout", "FACEIDQ_CALL_TIMEOUT", "10s", "bound of one upstream call; a call cut by it is retried with backoff")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,11 +19,18 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// redisURLUsage is the usage of REDIS_URL: every form internal/redisconn accepts.
+const redisURLUsage = "Redis URL: redis://[user:pass@]host:port/db, rediss:// (TLS), " +
+	"unix://[user:pass@]/path/to/redis.sock[?db=N], " +
+	"redis-sentinel://[user:pass@]h1:26379,h2:26379/master[/db], " +
+	"redis-cluster://[user:pass@]h1:7000,h2:7001 (and rediss-sentinel://, rediss-cluster:// for TLS)"
+
 // option is a setting given by a flag or an environment variable (the flag wins),
 // or its default.
 type option struct {
 	flag, env, def, usage string
-	secret                bool // never shown in errors
+	secret                bool   // never shown in errors
+	kindName              string // the kind help shows; "" infers it from def (see as)
 
 	fromFlag *string
 	value    string
@@ -164,9 +172,104 @@ func (f *flags) parse(args []string, getenv func(string) string) ([]string, erro
 	return pos, nil
 }
 
-// usage writes the command's flags.
+// kind is the type of the option's value as help shows it: what its default
+// parses as (an option without a default takes text).
+func (o *option) kind() string {
+	if o.kindName != "" {
+		return o.kindName
+	}
+	if o.def == "" {
+		return "string"
+	}
+	if _, err := strconv.Atoi(o.def); err == nil {
+		return "int"
+	}
+	if _, err := strconv.ParseFloat(o.def, 64); err == nil {
+		return "number"
+	}
+	if _, err := time.ParseDuration(o.def); err == nil {
+		return "duration"
+	}
+	return "string"
+}
+
+// as sets the kind help shows, where the default does not say it (a rate of 20 that
+// may be 2.5).
+func (o *option) as(kind string) *option {
+	o.kindName = kind
+	return o
+}
+
+// flagKind is the kind of the flag named name: its option's kind, or bool for a
+// boolFlag.
+func (f *flags) flagKind(name string) string {
+	for _, o := range f.opts {
+		if o.flag == name {
+			return o.kind()
+		}
+	}
+	return "bool"
+}
+
+// usage writes the command's flags, each with the kind of its value.
 func (f *flags) usage(w io.Writer) {
-	f.fs.SetOutput(w)
-	f.fs.PrintDefaults()
-	f.fs.SetOutput(io.Discard)
+	f.fs.VisitAll(func(fl *flag.Flag) {
+		if k := f.flagKind(fl.Name); k != "bool" {
+			fmt.Fprintf(w, "  -%s %s\n    \t%s\n", fl.Name, k, fl.Usage)
+			return
+		}
+		fmt.Fprintf(w, "  -%s\n    \t%s\n", fl.Name, fl.Usage)
+	})
+}
+
+// envVar is an environment variable some command reads, as help shows it.
+type envVar struct {
+	name, usage, def string
+	commands         []string // the commands reading it, in help order
+}
+
+// envTable lists every environment variable the commands read, from their option
+// tables (the same ones their flags come from), in order of first appearance; the
+// usage and default shown are those of the first command reading it.
+func envTable() []*envVar {
+	var out []*envVar
+	seen := map[string]*envVar{}
+	for _, c := range commands {
+		f := commandFlags(c.name)
+		if f == nil || c.run == nil {
+			continue
+		}
+		for _, o := range f.opts {
+			if o.env == "" {
+				continue
+			}
+			v := seen[o.env]
+			if v == nil {
+				v = &envVar{name: o.env, usage: o.usage, def: o.def}
+				seen[o.env] = v
+				out = append(out, v)
+			}
+			if !slices.Contains(v.commands, c.name) {
+				v.commands = append(v.commands, c.name)
+			}
+		}
+	}
+	return out
+}
+
+// wrap breaks s into lines of at most width characters (a longer word stays whole).
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
 }

@@ -104,6 +104,10 @@ func lookup(name string) *command {
 }
 
 func help(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "--list" {
+		printList(stdout)
+		return exitOK
+	}
 	if len(args) > 0 {
 		if cmd := lookup(args[0]); cmd != nil {
 			printCommandHelp(stdout, cmd)
@@ -128,31 +132,58 @@ Commands:
 		}
 		fmt.Fprintf(stdout, "  %-22s %s\n", use, c.summary)
 	}
+	fmt.Fprint(stdout, "\nConfiguration (every variable is also a flag; a flag wins over the environment):\n")
+	for _, v := range envTable() {
+		text := v.usage
+		if v.def != "" {
+			text += " (default " + v.def + ")"
+		}
+		for i, l := range wrap(text, 52) {
+			name := ""
+			if i == 0 {
+				name = v.name
+			}
+			if len(name) > 26 {
+				fmt.Fprintf(stdout, "  %s\n", name)
+				name = ""
+			}
+			fmt.Fprintf(stdout, "  %-26s %s\n", name, l)
+		}
+	}
 	fmt.Fprint(stdout, `
-Configuration (every variable is also a flag; a flag wins over the environment):
-  REDIS_URL                  redis://[user:pass@]host:port/db, rediss:// (TLS),
-                             redis-sentinel://[user:pass@]h1:26379,h2:26379/master[/db],
-                             redis-cluster://[user:pass@]h1:7000,h2:7001
-                             (unset: embedded Redis, serve only)
-  TENCENTCLOUD_SECRET_ID     account credentials (unset: embedded simulator, serve only)
-  TENCENTCLOUD_SECRET_KEY
-  FACEIDQ_ENDPOINT           upstream host or URL (default faceid.intl.tencentcloudapi.com)
-  FACEIDQ_REGION             default region of a job (default ap-singapore)
-  FACEIDQ_RATE               global upstream calls per second (default 20)
-  FACEIDQ_LISTEN             HTTP address of serve/api (default 127.0.0.1:8080)
-  FACEIDQ_PUBLIC_URL         base URL of campaign start links (default http://<listen address>)
-  FACEIDQ_METRICS_LISTEN     a worker's /healthz, /readyz, /metrics address (default none)
-  FACEIDQ_API_TOKENS         comma-separated bearer tokens (default none: no auth)
-  FACEIDQ_WEBHOOK_SECRET     whsec_… secret(s) signing webhooks (default none: webhooks off)
-  FACEIDQ_WEBHOOK_ALLOW      CIDRs webhooks may reach despite the private-address guard
-  FACEIDQ_RESULT_TTL         how long a final job's result is kept (default 24h)
-  FACEIDQ_CONCURRENCY        jobs at once per worker process (default 32)
-  FACEIDQ_LOG_LEVEL          debug, info, warn or error (default info)
-  FACEIDQ_LOG_FORMAT         json, console or auto (default auto: console on a terminal)
-
 Exit codes: 0 success, 1 failure, 2 bad flags, arguments or configuration.
 `)
 	return exitOK
+}
+
+// printList is `faceidq help --list`: the commands, environment variables and flags
+// for programs (the deploy tests), tab-separated, one a line:
+//
+//	command	<name>
+//	env	<NAME>	<command>,<command>…
+//	flag	<command>	<flag>	<kind>	<ENV or ->
+func printList(w io.Writer) {
+	for _, c := range commands {
+		fmt.Fprintf(w, "command\t%s\n", c.name)
+	}
+	for _, v := range envTable() {
+		fmt.Fprintf(w, "env\t%s\t%s\n", v.name, strings.Join(v.commands, ","))
+	}
+	for _, c := range commands {
+		f := commandFlags(c.name)
+		if f == nil || c.run == nil {
+			continue
+		}
+		f.fs.VisitAll(func(fl *flag.Flag) {
+			env := "-"
+			for _, o := range f.opts {
+				if o.flag == fl.Name && o.env != "" {
+					env = o.env
+				}
+			}
+			fmt.Fprintf(w, "flag\t%s\t%s\t%s\t%s\n", c.name, fl.Name, f.flagKind(fl.Name), env)
+		})
+	}
 }
 
 func printCommandHelp(w io.Writer, cmd *command) {

@@ -26,7 +26,7 @@ func simulateFlags() (*flags, *simulateOpts) {
 	o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "its SecretKey")
 	o.rate = f.opt("rate", "", strconv.Itoa(simulator.DefaultRate), "requests admitted in any sliding second (negative: no limit)")
 	o.seed = f.opt("seed", "", "", "seed of every random choice, to repeat a run (default: random, logged at start)")
-	o.errRate = f.opt("internal-error-rate", "", "0", "probability of answering InternalError")
+	o.errRate = f.opt("internal-error-rate", "", "0", "probability of answering InternalError").as("number")
 	o.latency = f.opt("latency", "", "0s", "added latency of every answer")
 	o.jitter = f.opt("jitter", "", "0s", "half-width of a uniform random spread around --latency")
 	o.accountError = f.opt("account-error", "", "", "answer every signed request with this account-level code, e.g. UnauthorizedOperation.Arrears")

@@ -1,10 +1,7 @@
-// Package bench is faceidq's pipeline benchmark harness (`go run ./cmd/faceidq-bench`):
-// it starts a real redis-server, the upstream simulator at its strict 20/s and N
-// worker processes, keeps a batch backlog pending while interactive jobs arrive, and
-// measures at the simulator what the upstream would see: over-limit windows (strict
-// sliding second, on arrival), utilization of the budget, interactive wait (enqueue
-// to upstream arrival) and idle pickup. In the same run it measures plain asynq used
-// the way its wiki recommends (per-process limiter, weighted queues) as the baseline.
+// Package bench is the pipeline benchmark harness behind cmd/faceidq-bench: it runs a real
+// redis-server, the upstream simulator and N worker processes (internal/proctest), and
+// measures at the simulator what the upstream would see, next to plain asynq as the
+// baseline. The method and the figures are in docs/benchmarks.md.
 package bench
 
 import (
@@ -14,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +21,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/internal/redisproc"
 	"github.com/faceidq/faceidq/internal/simulator"
 	"github.com/faceidq/faceidq/producer"
@@ -104,12 +101,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	endpoint := "http://" + ln.Addr().String()
 
 	if o.FaceidqBin == "" {
-		o.FaceidqBin = filepath.Join(o.Dir, "faceidq")
-		fmt.Fprintf(o.Log, "building %s\n", o.FaceidqBin)
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.FaceidqBin, "./cmd/faceidq")
-		build.Stdout, build.Stderr = o.Log, o.Log
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("bench: build faceidq: %w", err)
+		fmt.Fprintf(o.Log, "building faceidq into %s\n", o.Dir)
+		if o.FaceidqBin, err = proctest.Build(o.Dir); err != nil {
+			return fmt.Errorf("bench: %w", err)
 		}
 	}
 	env := &runEnv{o: o, rdb: rdb, red: red, sim: sim, probe: pr, endpoint: endpoint}
@@ -212,50 +206,44 @@ func (e *runEnv) enqueuer(mode string) (enqueuer, func(), error) {
 	}, func() {}, nil
 }
 
-func (e *runEnv) startWorkers(ctx context.Context, mode string, n int) ([]*exec.Cmd, error) {
-	var cmds []*exec.Cmd
+func (e *runEnv) startWorkers(ctx context.Context, mode string, n int) ([]*proctest.Proc, error) {
+	var procs []*proctest.Proc
 	for i := 0; i < n; i++ {
-		var c *exec.Cmd
 		id, key := e.sim.Credential()
+		env := map[string]string{"TENCENTCLOUD_SECRET_ID": id, "TENCENTCLOUD_SECRET_KEY": key}
+		bin, args := e.o.Self, []string{"baseline-worker", "-redis", e.red.URL(), "-endpoint", e.endpoint,
+			"-rate", strconv.Itoa(e.o.Rate), "-processes", strconv.Itoa(n), "-concurrency", strconv.Itoa(e.o.Concurrency)}
 		if mode == "faceidq" {
-			c = exec.Command(e.o.FaceidqBin, "worker", "--concurrency", strconv.Itoa(e.o.Concurrency))
-			c.Env = append(os.Environ(),
-				"REDIS_URL="+e.red.URL(), "TENCENTCLOUD_SECRET_ID="+id, "TENCENTCLOUD_SECRET_KEY="+key,
-				"FACEIDQ_ENDPOINT="+e.endpoint, "FACEIDQ_RATE="+strconv.Itoa(e.o.Rate))
+			bin, args = e.o.FaceidqBin, []string{"worker", "--concurrency", strconv.Itoa(e.o.Concurrency)}
+			env["REDIS_URL"], env["FACEIDQ_ENDPOINT"], env["FACEIDQ_RATE"] = e.red.URL(), e.endpoint, strconv.Itoa(e.o.Rate)
 			if e.callback != "" {
-				c.Env = append(c.Env, "FACEIDQ_WEBHOOK_SECRET="+benchWebhookSecret, "FACEIDQ_WEBHOOK_ALLOW=127.0.0.1/32")
+				env["FACEIDQ_WEBHOOK_SECRET"], env["FACEIDQ_WEBHOOK_ALLOW"] = benchWebhookSecret, "127.0.0.1/32"
 			}
-		} else {
-			c = exec.Command(e.o.Self, "baseline-worker", "-redis", e.red.URL(), "-endpoint", e.endpoint,
-				"-rate", strconv.Itoa(e.o.Rate), "-processes", strconv.Itoa(n), "-concurrency", strconv.Itoa(e.o.Concurrency))
-			c.Env = append(os.Environ(), "TENCENTCLOUD_SECRET_ID="+id, "TENCENTCLOUD_SECRET_KEY="+key)
 		}
-		logf, err := os.Create(filepath.Join(e.o.Dir, fmt.Sprintf("%s-%d-%d.log", mode, n, i)))
+		name := fmt.Sprintf("%s-%d-%d", mode, n, i)
+		logf, err := os.Create(filepath.Join(e.o.Dir, name+".log"))
 		if err != nil {
-			return cmds, err
+			return procs, err
 		}
-		c.Stdout, c.Stderr = logf, logf
-		if err := c.Start(); err != nil {
-			return cmds, fmt.Errorf("bench: start %s worker: %w", mode, err)
+		p, err := proctest.Start(name, bin, args, env, logf)
+		if err != nil {
+			return procs, fmt.Errorf("bench: start %s worker: %w", mode, err)
 		}
-		cmds = append(cmds, c)
+		procs = append(procs, p)
 	}
-	return cmds, nil
+	return procs, nil
 }
 
-func stopWorkers(cmds []*exec.Cmd) {
-	for _, c := range cmds {
-		_ = c.Process.Signal(syscall.SIGTERM)
-	}
-	for _, c := range cmds {
-		done := make(chan struct{})
-		go func() { _ = c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = c.Process.Kill()
-			<-done
+// stopWorkers sends SIGTERM to every worker, then waits up to 30 s for each (SIGKILL
+// after that).
+func stopWorkers(procs []*proctest.Proc) {
+	for _, p := range procs {
+		if !p.Exited() {
+			_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 		}
+	}
+	for _, p := range procs {
+		_, _ = p.Term(30 * time.Second)
 	}
 }
 

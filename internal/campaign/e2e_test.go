@@ -22,6 +22,7 @@ import (
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/worker"
 )
 
@@ -73,20 +74,15 @@ func imageCampaign(t testing.TB, dir string, n, files, size int) string {
 // waitDone waits until campaign id is done, failing after timeout.
 func waitDone(t testing.TB, m *campaign.Manager, id string, timeout time.Duration) *campaign.Progress {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		p, err := m.Status(context.Background(), id)
-		if err != nil {
+	var p *campaign.Progress
+	waittest.UntilReason(t, timeout, "campaign "+id+" done", func() (bool, string) {
+		var err error
+		if p, err = m.Status(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if p.Done {
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("campaign not done in %v: %s", timeout, p.Line())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return p.Done, p.Line()
+	})
+	return p
 }
 
 // TestCampaignEndToEnd imports a CSV whose images are files, feeds it from the

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -173,7 +174,7 @@ func testRoutes(t *testing.T) {
 func waitJob(t testing.TB, base, token, id string) *tasks.Job {
 	t.Helper()
 	var job tasks.Job
-	waitFor(t, 2*time.Minute, "job "+id+" to be final", func() (bool, string) {
+	waittest.UntilReason(t, 2*time.Minute, "job "+id+" to be final", func() (bool, string) {
 		a, err := do(context.Background(), "GET", base+"/v1/tokens/"+id, token, "", "Prefer", "wait=5")
 		if err != nil || a.status != http.StatusOK {
 			return false, fmt.Sprintf("%v HTTP %d %s", err, a.status, a.body)
@@ -216,12 +217,12 @@ func refused(t *testing.T, redisURL, secret string, extra map[string]string) str
 	}
 	p := startProc(t, "api-refused", []string{"api"}, env)
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(30 * time.Second):
-		t.Fatalf("api with a refused Redis connection did not stop:\n%s", p.out.String())
+		t.Fatalf("api with a refused Redis connection did not stop:\n%s", p.Out.String())
 	}
-	out := p.out.String()
-	if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+	out := p.Out.String()
+	if code := p.Cmd.ProcessState.ExitCode(); code == 0 {
 		t.Errorf("api with a refused Redis connection exited 0:\n%s", out)
 	}
 	if secret != "" && strings.Contains(out, secret) {
@@ -257,7 +258,7 @@ func startRedis(t *testing.T, args []string) string {
 		<-exited
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	waitFor(t, 15*time.Second, "redis-server on "+addr, func() (bool, string) {
+	waittest.UntilReason(t, 15*time.Second, "redis-server on "+addr, func() (bool, string) {
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))

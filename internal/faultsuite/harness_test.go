@@ -1,8 +1,6 @@
 package faultsuite
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,60 +8,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
-// binPath is the faceidq binary TestMain built ("" when the build failed: buildErr),
-// or the one FACEIDQ_FAULT_BIN names (a binary built elsewhere, e.g. from a clean
-// checkout while the working tree does not build).
-var (
-	binPath  string
-	buildErr error
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "faultsuite-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faultsuite:", err)
-		os.Exit(1)
-	}
-	if binPath = os.Getenv("FACEIDQ_FAULT_BIN"); binPath == "" {
-		binPath, buildErr = build(dir)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// build compiles cmd/faceidq into dir, from the module root that `go env GOMOD` names.
-func build(dir string) (string, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	out := filepath.Join(dir, "faceidq")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/faceidq")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/faceidq: %w\n%s", err, b)
-	}
-	return out, nil
-}
+func TestMain(m *testing.M) { proctest.Main(m) }
 
 // full reports whether the long variants run (FACEIDQ_FAULT_FULL=1, never with -short).
 func full() bool { return os.Getenv("FACEIDQ_FAULT_FULL") == "1" && !testing.Short() }
@@ -76,146 +36,22 @@ func pick[T any](short, long T) T {
 	return short
 }
 
-// faceidqBin returns the binary, failing the test when it could not be built.
-func faceidqBin(t testing.TB) string {
+// startProc runs faceidq (built once, or proctest.BinEnv) with args and exactly env;
+// proctest kills it when the test ends and logs its output when the test failed.
+func startProc(t testing.TB, name string, args []string, env map[string]string) *proctest.Proc {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return proctest.MustStart(t, name, proctest.Bin(t), args, env)
 }
 
-// output is a process's stdout and stderr, safe for concurrent use.
-type output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
-// proc is a faceidq process started by a test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *output
-	done chan struct{}
-}
-
-// startProc runs faceidq with args and exactly env (plus PATH and HOME). It is killed
-// when the test ends if still running; its output is logged when the test failed.
-func startProc(t testing.TB, name string, args []string, env map[string]string) *proc {
+// term sends SIGTERM and waits up to grace for the exit code, failing the test when
+// the process did not end in time.
+func term(t testing.TB, p *proctest.Proc, grace time.Duration) int {
 	t.Helper()
-	cmd := exec.Command(faceidqBin(t), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	code, err := p.Term(grace)
+	if err != nil {
+		t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, out: &output{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s output (last 4 KiB):\n%s", name, tail(p.out.String(), 4096))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill sends SIGKILL and waits for the process to end.
-func (p *proc) kill() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// term sends SIGTERM and waits up to grace; it returns the exit code, or fails the
-// test (and kills the process) when it did not end in time.
-func (p *proc) term(t testing.TB, grace time.Duration) int {
-	t.Helper()
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(grace):
-		p.kill()
-		t.Fatalf("%s did not stop within %v of SIGTERM", p.name, grace)
-		return -1
-	}
-}
-
-// addr waits until the process has logged the address of listener (JSON log lines
-// of cmd/faceidq's announce) and returns it.
-func (p *proc) addr(t testing.TB, listener string) string {
-	t.Helper()
-	var found string
-	waitFor(t, 30*time.Second, p.name+" announces its "+listener+" address", func() (bool, string) {
-		if p.exited() {
-			t.Fatalf("%s exited before listening:\n%s", p.name, tail(p.out.String(), 4096))
-		}
-		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			var line struct{ Listener, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Listener == listener && line.Addr != "" {
-				found = line.Addr
-				return true, ""
-			}
-		}
-		return false, "no announce line yet"
-	})
-	return found
-}
-
-// waitFor polls cond every 50 ms until it holds, failing the test after timeout with
-// cond's last explanation.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return code
 }
 
 // upstream is an in-process simulator served on a loopback port.
@@ -275,7 +111,7 @@ type stackOptions struct {
 // newStack starts redis-server and the simulator.
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	faceidqBin(t)
+	proctest.Bin(t)
 	st := &stack{}
 	url := o.redisURL
 	if url == "" {
@@ -302,7 +138,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 
 // node is a running faceidq api or worker and the base URL of its HTTP listener.
 type node struct {
-	*proc
+	*proctest.Proc
 	url string
 }
 
@@ -321,7 +157,7 @@ func (s *stack) procEnv(extra map[string]string) map[string]string {
 func (s *stack) api(t testing.TB, name string, extra map[string]string) *node {
 	t.Helper()
 	p := startProc(t, name, []string{"api"}, s.procEnv(extra))
-	return &node{proc: p, url: "http://" + p.addr(t, "api")}
+	return &node{Proc: p, url: "http://" + p.MustAddr(t, "api")}
 }
 
 // worker starts `faceidq worker` with a metrics listener and waits until it listens.
@@ -330,7 +166,7 @@ func (s *stack) worker(t testing.TB, name string, extra map[string]string) *node
 	env := s.procEnv(extra)
 	env["FACEIDQ_METRICS_LISTEN"] = "127.0.0.1:0"
 	p := startProc(t, name, []string{"worker"}, env)
-	return &node{proc: p, url: "http://" + p.addr(t, "metrics")}
+	return &node{Proc: p, url: "http://" + p.MustAddr(t, "metrics")}
 }
 
 // client is the HTTP client of the tests: no test request may hang.
@@ -447,7 +283,7 @@ func census(js map[string]*tasks.Job) map[string]int {
 func waitFinal(t testing.TB, rdb redis.UniversalClient, ids []string, timeout time.Duration) map[string]*tasks.Job {
 	t.Helper()
 	var js map[string]*tasks.Job
-	waitFor(t, timeout, fmt.Sprintf("%d jobs to be final", len(ids)), func() (bool, string) {
+	waittest.UntilReason(t, timeout, fmt.Sprintf("%d jobs to be final", len(ids)), func() (bool, string) {
 		var err error
 		js, err = jobs(context.Background(), rdb, ids)
 		if err != nil {

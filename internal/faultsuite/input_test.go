@@ -259,14 +259,14 @@ func TestHostileInput(t *testing.T) {
 	if results+asynqTasks+images > 0 {
 		t.Errorf("hostile requests created %d results, %d asynq tasks, %d images", results, asynqTasks, images)
 	}
-	if api.exited() {
-		t.Fatalf("the api died:\n%s", tail(api.out.String(), 4096))
+	if api.Exited() {
+		t.Fatalf("the api died:\n%s", api.Out.Tail(4096))
 	}
 	if id, a, err := submit(ctx, api.url, "", jobBody); err != nil || id == "" {
 		t.Fatalf("a valid POST after the corpus: %v HTTP %d %s", err, a.status, a.body)
 	}
-	if out := api.out.String(); strings.Contains(out, "panic") || strings.Contains(out, `"level":"error"`) {
-		t.Errorf("a hostile request made the api log a panic or an internal error:\n%s", tail(out, 4096))
+	if out := api.Out.String(); strings.Contains(out, "panic") || strings.Contains(out, `"level":"error"`) {
+		t.Errorf("a hostile request made the api log a panic or an internal error:\n%s", api.Out.Tail(4096))
 	}
 }
 

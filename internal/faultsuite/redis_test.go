@@ -1,6 +1,8 @@
 package faultsuite
 
 import (
+	"github.com/faceidq/faceidq/internal/waittest"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -92,12 +94,12 @@ func TestRedisRestart(t *testing.T) {
 	w := s.worker(t, "worker", nil)
 
 	sub := startSubmitter(api.url, "", 25*time.Millisecond) // 40 POST/s
-	waitFor(t, 30*time.Second, "100 accepted jobs", func() (bool, string) { return sub.accepted() >= 100, "" })
+	waittest.UntilReason(t, 30*time.Second, "100 accepted jobs", func() (bool, string) { return sub.accepted() >= 100, "" })
 
 	s.red.Kill()
 	down := time.Now()
 	// The api sees the outage: /readyz and POSTs answer 503.
-	waitFor(t, 15*time.Second, "/readyz to answer 503", func() (bool, string) {
+	waittest.UntilReason(t, 15*time.Second, "/readyz to answer 503", func() (bool, string) {
 		a, err := do(context.Background(), http.MethodGet, api.url+"/readyz", "", "")
 		return err == nil && a.status == http.StatusServiceUnavailable, a.body
 	})
@@ -106,18 +108,18 @@ func TestRedisRestart(t *testing.T) {
 	s.red.Restart()
 	up := time.Now()
 	before := sub.accepted()
-	waitFor(t, 30*time.Second, "a POST accepted after the restart", func() (bool, string) {
+	waittest.UntilReason(t, 30*time.Second, "a POST accepted after the restart", func() (bool, string) {
 		return sub.accepted() > before+20, ""
 	})
 	reconnected := time.Since(up)
 	outs := sub.halt()
 	for _, n := range []*node{api, w} {
-		waitFor(t, 15*time.Second, n.name+" /readyz to answer 200 again", func() (bool, string) {
+		waittest.UntilReason(t, 15*time.Second, n.Name+" /readyz to answer 200 again", func() (bool, string) {
 			a, err := do(context.Background(), http.MethodGet, n.url+"/readyz", "", "")
 			return err == nil && a.status == http.StatusOK, fmt.Sprint(a.status, err)
 		})
-		if n.exited() {
-			t.Errorf("%s exited during the Redis outage:\n%s", n.name, tail(n.out.String(), 2048))
+		if n.Exited() {
+			t.Errorf("%s exited during the Redis outage:\n%s", n.Name, n.Out.Tail(2048))
 		}
 	}
 

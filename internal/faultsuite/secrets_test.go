@@ -16,6 +16,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -156,7 +157,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("want the %d jobs refused by the upstream failed, got %v", len(failing), c)
 	}
 	ids = append(ids, failing...)
-	waitFor(t, time.Minute, "a webhook for every job", func() (bool, string) {
+	waittest.UntilReason(t, time.Minute, "a webhook for every job", func() (bool, string) {
 		return rcv.count() >= len(ids), fmt.Sprint(rcv.count())
 	})
 
@@ -191,10 +192,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	rcv.mu.Unlock()
 	for _, p := range []*node{api, w} {
-		if code := p.term(t, 30*time.Second); code != 0 {
-			t.Errorf("%s exited %d", p.name, code)
+		if code := term(t, p.Proc, 30*time.Second); code != 0 {
+			t.Errorf("%s exited %d", p.Name, code)
 		}
-		fmt.Fprintf(&seen, "\n== %s output\n%s", p.name, p.out.String())
+		fmt.Fprintf(&seen, "\n== %s output\n%s", p.Name, p.Out.String())
 	}
 
 	all := seen.String()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 )
 
 // TestGracefulShutdown sends SIGTERM to each worker while its upstream calls are in
@@ -24,20 +25,20 @@ func TestGracefulShutdown(t *testing.T) {
 	sub := startSubmitter(api.url, "", 25*time.Millisecond)
 
 	for i, w := range workers {
-		waitFor(t, 30*time.Second, "upstream calls in flight", func() (bool, string) {
+		waittest.UntilReason(t, 30*time.Second, "upstream calls in flight", func() (bool, string) {
 			n := s.sim.Stats().InFlight
 			return n >= 5, fmt.Sprint(n, " in flight")
 		})
 		inFlight := s.sim.Stats().InFlight
 		start := time.Now()
-		if code := w.term(t, 30*time.Second); code != 0 {
-			t.Errorf("%s exited %d after SIGTERM", w.name, code)
+		if code := term(t, w.Proc, 30*time.Second); code != 0 {
+			t.Errorf("%s exited %d after SIGTERM", w.Name, code)
 		}
 		t.Logf("%s: SIGTERM with %d upstream calls in flight (both workers), exited in %v",
-			w.name, inFlight, time.Since(start).Round(time.Millisecond))
+			w.Name, inFlight, time.Since(start).Round(time.Millisecond))
 		workers[i] = s.worker(t, fmt.Sprintf("worker-%d", i+3), nil)
 	}
-	waitFor(t, 30*time.Second, "more accepted jobs", func() (bool, string) { return sub.accepted() >= 200, "" })
+	waittest.UntilReason(t, 30*time.Second, "more accepted jobs", func() (bool, string) { return sub.accepted() >= 200, "" })
 	outs := sub.halt()
 	// POSTs waiting for their job (Prefer: wait) are in flight at the SIGTERM: they
 	// are answered at once with the job as it stands.
@@ -59,12 +60,12 @@ func TestGracefulShutdown(t *testing.T) {
 			waited <- p
 		}()
 	}
-	waitFor(t, 10*time.Second, "the waiting POSTs to be accepted", func() (bool, string) {
+	waittest.UntilReason(t, 10*time.Second, "the waiting POSTs to be accepted", func() (bool, string) {
 		n, err := countKeys(context.Background(), s.rdb, "faceidq:result:*")
 		return err == nil && n >= before+waiting, fmt.Sprint(n-before, err)
 	})
 	start := time.Now()
-	if code := api.term(t, 30*time.Second); code != 0 {
+	if code := term(t, api.Proc, 30*time.Second); code != 0 {
 		t.Errorf("api exited %d after SIGTERM", code)
 	}
 	apiStop := time.Since(start)

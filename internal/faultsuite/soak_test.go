@@ -146,7 +146,7 @@ func TestSoak(t *testing.T) {
 	ids := l.ids
 
 	// Stop the worker so that the counts hold still, then account for every job.
-	if code := w.term(t, 30*time.Second); code != 0 {
+	if code := term(t, w.Proc, 30*time.Second); code != 0 {
 		t.Errorf("worker exited %d after SIGTERM", code)
 	}
 	js, err := jobs(context.Background(), s.rdb, ids)

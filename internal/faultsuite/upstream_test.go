@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -85,7 +86,7 @@ func testOutage(t *testing.T) {
 
 	// Nothing fails during the outage.
 	var firstOK time.Duration
-	waitFor(t, outage+5*time.Minute, "the first BizToken after the outage", func() (bool, string) {
+	waittest.UntilReason(t, outage+5*time.Minute, "the first BizToken after the outage", func() (bool, string) {
 		js, err := jobs(context.Background(), s.rdb, ids)
 		if err != nil {
 			return false, err.Error()
@@ -133,7 +134,7 @@ func testSlowUpstream(t *testing.T) {
 	s.worker(t, "worker-a", map[string]string{"FACEIDQ_CONCURRENCY": "100"})
 	s.worker(t, "worker-b", map[string]string{"FACEIDQ_CONCURRENCY": "100"})
 	first := mustSubmit(t, api.url, "", 10)
-	waitFor(t, 30*time.Second, "the call timeout to cut a 12 s call", func() (bool, string) {
+	waittest.UntilReason(t, 30*time.Second, "the call timeout to cut a 12 s call", func() (bool, string) {
 		st := s.sim.Stats()
 		return st.ByCode[simulator.CodeCanceled] > 0, fmt.Sprint(st.ByCode)
 	})
@@ -190,9 +191,9 @@ func testArrears(t *testing.T) {
 	api := s.api(t, "api", nil)
 	s.worker(t, "worker", nil)
 	ids := mustSubmit(t, api.url, "", n)
-	waitFor(t, time.Minute, "20 BizTokens", func() (bool, string) { return s.sim.ok() >= 20, "" })
+	waittest.UntilReason(t, time.Minute, "20 BizTokens", func() (bool, string) { return s.sim.ok() >= 20, "" })
 	s.sim.setFaults(t, simulator.Faults{AccountError: "UnauthorizedOperation.Arrears"})
-	waitFor(t, 30*time.Second, "the pipeline to pause", func() (bool, string) {
+	waittest.UntilReason(t, 30*time.Second, "the pipeline to pause", func() (bool, string) {
 		p := getPipeline(t, api.url, "")
 		return p.Paused, fmt.Sprintf("%+v", p)
 	})
@@ -201,7 +202,7 @@ func testArrears(t *testing.T) {
 	// answers stops growing (at most the calls in flight at the pause).
 	var arrears int64
 	changed := time.Now()
-	waitFor(t, 30*time.Second, "the Arrears answers to stop for 3 s", func() (bool, string) {
+	waittest.UntilReason(t, 30*time.Second, "the Arrears answers to stop for 3 s", func() (bool, string) {
 		if now := s.sim.Stats().ByCode["UnauthorizedOperation.Arrears"]; now != arrears {
 			arrears, changed = now, time.Now()
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/pipeline"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -96,7 +97,7 @@ func TestCluster(t *testing.T) {
 	if n := b.rdb.Exists(ctx, keys.Image(images.Ref(img))).Val(); n != 0 {
 		t.Error("the image remains after its jobs are final")
 	}
-	hatest.WaitFor(t, 10*time.Second, "every final job announced on "+keys.Done, func() bool {
+	waittest.Until(t, 10*time.Second, "every final job announced on "+keys.Done, func() bool {
 		for {
 			select {
 			case m := <-msgs:

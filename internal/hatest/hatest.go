@@ -28,6 +28,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/redisproc"
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 )
 
 // SentinelOptions configures StartSentinel.
@@ -137,7 +138,7 @@ func StartSentinel(tb testing.TB, opts SentinelOptions) *SentinelSet {
 	}
 	ctx := context.Background()
 	mc := master.Client(tb)
-	WaitFor(tb, 20*time.Second, "replicas in sync", func() bool {
+	waittest.Until(tb, 20*time.Second, "replicas in sync", func() bool {
 		info, err := mc.Info(ctx, "replication").Result()
 		return err == nil && strings.Count(info, "state=online") == opts.Replicas
 	})
@@ -146,7 +147,7 @@ func StartSentinel(tb testing.TB, opts SentinelOptions) *SentinelSet {
 	}
 	for _, s := range set.Sentinels {
 		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()})
-		WaitFor(tb, 20*time.Second, "sentinel "+s.Addr()+" sees the replicas and its peers", func() bool {
+		waittest.Until(tb, 20*time.Second, "sentinel "+s.Addr()+" sees the replicas and its peers", func() bool {
 			m, err := c.Master(ctx, opts.MasterName).Result()
 			if err != nil {
 				return false
@@ -390,7 +391,7 @@ func StartCluster(tb testing.TB, opts ClusterOptions) *Cluster {
 	ctx := context.Background()
 	for _, n := range c.Nodes {
 		nc := n.Client(tb)
-		WaitFor(tb, 20*time.Second, "cluster_state:ok on "+n.Addr(), func() bool {
+		waittest.Until(tb, 20*time.Second, "cluster_state:ok on "+n.Addr(), func() bool {
 			info, err := nc.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok") &&
 				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(opts.Masters))
@@ -411,15 +412,3 @@ func (c *Cluster) Addrs() []string {
 // URL is the cluster's REDIS_URL in faceidq's Cluster form (internal/redisconn):
 // redis-cluster://h1:p1,h2:p2,h3:p3.
 func (c *Cluster) URL() string { return "redis-cluster://" + strings.Join(c.Addrs(), ",") }
-
-// WaitFor polls cond every 20ms until it is true, failing tb with what after timeout.
-func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("hatest: timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

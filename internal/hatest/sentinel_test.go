@@ -12,6 +12,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/hatest"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -154,14 +155,14 @@ func runFailover(t *testing.T, lag time.Duration) failoverReport {
 		<-loopDone
 	}()
 
-	hatest.WaitFor(t, 30*time.Second, "40 jobs done before the kill", func() bool { return b.sim.Stats().ByCode["OK"] >= 40 })
+	waittest.Until(t, 30*time.Second, "40 jobs done before the kill", func() bool { return b.sim.Stats().ByCode["OK"] >= 40 })
 	var before int64
 	if lag > 0 {
 		// Hold the replication stream: the master keeps acknowledging writes that the
 		// replica does not receive.
 		set.Links[0].Hold()
 		before = b.sim.Stats().ByCode["OK"]
-		hatest.WaitFor(t, 10*time.Second, "jobs to finish while the replica lags", func() bool {
+		waittest.Until(t, 10*time.Second, "jobs to finish while the replica lags", func() bool {
 			return b.sim.Stats().ByCode["OK"] >= before+int64(lag.Seconds()*20*0.8)
 		})
 	}
@@ -172,13 +173,13 @@ func runFailover(t *testing.T, lag time.Duration) failoverReport {
 	if lag > 0 {
 		set.Links[0].Cut() // what the master sent in the lag never arrives
 	}
-	hatest.WaitFor(t, 30*time.Second, "the sentinels to promote the replica", func() bool {
+	waittest.Until(t, 30*time.Second, "the sentinels to promote the replica", func() bool {
 		a, err := set.MasterAddr(context.Background())
 		return err == nil && a != old.Addr()
 	})
 	failoverTook := time.Since(killedAt)
 	phase.Store(2)
-	hatest.WaitFor(t, 30*time.Second, "60 jobs acknowledged after the failover", func() bool { return ackedIn(2) >= 60 })
+	waittest.Until(t, 30*time.Second, "60 jobs acknowledged after the failover", func() bool { return ackedIn(2) >= 60 })
 	close(stop)
 	<-loopDone
 

@@ -16,6 +16,7 @@ import (
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -109,18 +110,6 @@ func (b *testBundle) finish(t *testing.T, jobID string) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 const okBody = `{"RedirectURL":"https://example.com/done"}`
 
 func TestSubmitAndGet(t *testing.T) {
@@ -158,7 +147,7 @@ func TestPreferWait(t *testing.T) {
 		go func() {
 			done <- b.do(t, "POST", "/v1/tokens", okBody, "Prefer", "respond-async, wait=30", "Idempotency-Key", key)
 		}()
-		waitFor(t, "the POST to wait", func() bool { n, _ := a.waiter.Stats(); return n == 1 })
+		waittest.Until(t, waittest.DefaultTimeout, "the POST to wait", func() bool { n, _ := a.waiter.Stats(); return n == 1 })
 		// The job exists: find it through the idempotency key's answer.
 		r := b.do(t, "POST", "/v1/tokens", okBody, "Idempotency-Key", key)
 		b.finish(t, r.job(t).JobId)
@@ -173,7 +162,7 @@ func TestPreferWait(t *testing.T) {
 		j := b.do(t, "POST", "/v1/tokens", okBody).job(t)
 		done := make(chan answer, 1)
 		go func() { done <- b.do(t, "GET", "/v1/tokens/"+j.JobId, "", "Prefer", "wait=30") }()
-		waitFor(t, "the GET to wait", func() bool { n, _ := a.waiter.Stats(); return n == 1 })
+		waittest.Until(t, waittest.DefaultTimeout, "the GET to wait", func() bool { n, _ := a.waiter.Stats(); return n == 1 })
 		b.finish(t, j.JobId)
 		got := <-done
 		if got.status != http.StatusOK || got.job(t).Status != tasks.StatusSucceeded {
@@ -478,12 +467,12 @@ func TestWaitSurvivesLostSubscription(t *testing.T) {
 	j := b.do(t, "POST", "/v1/tokens", okBody).job(t)
 	done := make(chan answer, 1)
 	go func() { done <- b.do(t, "GET", "/v1/tokens/"+j.JobId, "", "Prefer", "wait=30") }()
-	waitFor(t, "the GET to wait", func() bool { n, subs := a.waiter.Stats(); return n == 1 && subs == 1 })
+	waittest.Until(t, waittest.DefaultTimeout, "the GET to wait", func() bool { n, subs := a.waiter.Stats(); return n == 1 && subs == 1 })
 	ctx := context.Background()
 	if err := rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the subscription to come back", func() bool { _, subs := a.waiter.Stats(); return subs == 2 })
+	waittest.Until(t, waittest.DefaultTimeout, "the subscription to come back", func() bool { _, subs := a.waiter.Stats(); return subs == 2 })
 	b.finish(t, j.JobId)
 	if got := <-done; got.status != 200 || got.job(t).Status != tasks.StatusSucceeded {
 		t.Fatalf("long poll across a lost subscription = %d %s", got.status, got.body)
@@ -495,7 +484,7 @@ func TestCloseAnswersWaiters(t *testing.T) {
 	j := b.do(t, "POST", "/v1/tokens", okBody).job(t)
 	done := make(chan answer, 1)
 	go func() { done <- b.do(t, "GET", "/v1/tokens/"+j.JobId, "", "Prefer", "wait=3600") }()
-	waitFor(t, "the GET to wait", func() bool { n, _ := a.waiter.Stats(); return n == 1 })
+	waittest.Until(t, waittest.DefaultTimeout, "the GET to wait", func() bool { n, _ := a.waiter.Stats(); return n == 1 })
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package jobwait
 import (
 	"context"
 	"errors"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"testing"
 	"time"
 
@@ -97,17 +98,6 @@ func (b *bundle) finish(t *testing.T, jobID string) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 type result struct {
 	job *tasks.Job
 	err error
@@ -118,7 +108,7 @@ func TestWaitFinal(t *testing.T) {
 	id := b.submit(t)
 	done := make(chan result, 1)
 	go func() { j, err := b.w.Wait(context.Background(), id); done <- result{j, err} }()
-	waitFor(t, "the caller to wait", func() bool { n, subs := b.w.Stats(); return n == 1 && subs == 1 })
+	waittest.Until(t, waittest.DefaultTimeout, "the caller to wait", func() bool { n, subs := b.w.Stats(); return n == 1 && subs == 1 })
 	b.finish(t, id)
 	if got := <-done; got.err != nil || got.job.Status != tasks.StatusSucceeded {
 		t.Fatalf("Wait = %+v, %v", got.job, got.err)
@@ -151,11 +141,11 @@ func TestWaitSurvivesLostSubscription(t *testing.T) {
 	id := b.submit(t)
 	done := make(chan result, 1)
 	go func() { j, err := b.w.WaitFor(context.Background(), id, 30*time.Second); done <- result{j, err} }()
-	waitFor(t, "the caller to wait", func() bool { n, subs := b.w.Stats(); return n == 1 && subs == 1 })
+	waittest.Until(t, waittest.DefaultTimeout, "the caller to wait", func() bool { n, subs := b.w.Stats(); return n == 1 && subs == 1 })
 	if err := killSubs(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the subscription to come back", func() bool { _, subs := b.w.Stats(); return subs == 2 })
+	waittest.Until(t, waittest.DefaultTimeout, "the subscription to come back", func() bool { _, subs := b.w.Stats(); return subs == 2 })
 	b.finish(t, id)
 	if got := <-done; got.err != nil || got.job.Status != tasks.StatusSucceeded {
 		t.Fatalf("wait across a lost subscription = %+v, %v", got.job, got.err)
@@ -167,7 +157,7 @@ func TestCloseAnswersWaiters(t *testing.T) {
 	id := b.submit(t)
 	done := make(chan result, 1)
 	go func() { j, err := b.w.Wait(context.Background(), id); done <- result{j, err} }()
-	waitFor(t, "the caller to wait", func() bool { n, _ := b.w.Stats(); return n == 1 })
+	waittest.Until(t, waittest.DefaultTimeout, "the caller to wait", func() bool { n, _ := b.w.Stats(); return n == 1 })
 	if err := b.w.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 )
 
 // The Redis client types the limiter must accept.
@@ -90,8 +91,11 @@ func µs(d time.Duration) int64 { return d.Microseconds() }
 const coldInterval = 52500 * time.Microsecond
 
 func TestConfig(t *testing.T) {
+	// An unused client; closed, as every client starts a background goroutine.
+	rdb := redis.NewClient(&redis.Options{})
+	t.Cleanup(func() { _ = rdb.Close() })
 	t.Run("defaults", func(t *testing.T) {
-		l := mustNew(t, redis.NewClient(&redis.Options{}), Config{Key: "k"})
+		l := mustNew(t, rdb, Config{Key: "k"})
 		want := Config{Key: "k", Rate: 20, MaxAhead: 2 * time.Second, BatchAhead: 0.75, Window: 200,
 			InitialSpread: 50 * time.Millisecond, MinSpread: time.Millisecond,
 			MaxSpread: 250 * time.Millisecond, Decrease: 0.7, MinFactor: 0.2, Recovery: 0.05}
@@ -118,7 +122,7 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(redis.NewClient(&redis.Options{}), tt.cfg)
+			_, err := New(rdb, tt.cfg)
 			if !errors.Is(err, ErrConfig) {
 				t.Errorf("New(%+v) = %v, want ErrConfig", tt.cfg, err)
 			}
@@ -405,30 +409,6 @@ func TestPenalize(t *testing.T) {
 	})
 }
 
-// waitDone waits for errc with a deadline, so that a broken test cannot hang.
-func waitDone(t *testing.T, errc <-chan error, what string) error {
-	t.Helper()
-	select {
-	case err := <-errc:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: still blocked after 10s", what)
-		return nil
-	}
-}
-
-// waitFor polls cond until it holds, failing after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestWaitCancel(t *testing.T) {
 	t.Run("while refused", func(t *testing.T) {
 		b := setup(t) // frozen clock: every retry is refused again
@@ -438,9 +418,9 @@ func TestWaitCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() { _, err := l.Wait(ctx, Interactive); errc <- err }()
-		waitFor(t, "a retry", func() bool { return l.Stats().Interactive.Refusals >= 3 })
+		waittest.Until(t, waittest.DefaultTimeout, "a retry", func() bool { return l.Stats().Interactive.Refusals >= 3 })
 		cancel()
-		if err := waitDone(t, errc, "canceled Wait"); !errors.Is(err, context.Canceled) {
+		if err := waittest.Recv(t, waittest.DefaultTimeout, "canceled Wait", errc); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Wait = %v, want context.Canceled", err)
 		}
 		if got := l.Stats().Interactive.Canceled; got != 1 {
@@ -459,9 +439,9 @@ func TestWaitCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() { _, err := l.Wait(ctx, Interactive); errc <- err }()
-		waitFor(t, "the grant", func() bool { return tat() != before })
+		waittest.Until(t, waittest.DefaultTimeout, "the grant", func() bool { return tat() != before })
 		cancel()
-		if err := waitDone(t, errc, "canceled Wait"); !errors.Is(err, context.Canceled) {
+		if err := waittest.Recv(t, waittest.DefaultTimeout, "canceled Wait", errc); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Wait = %v, want context.Canceled", err)
 		}
 		if st := l.Stats().Interactive; st.Grants != 0 || st.Canceled != 1 {
@@ -476,19 +456,19 @@ func TestWaitCancel(t *testing.T) {
 		firstCtx, cancelFirst := context.WithCancel(context.Background())
 		first := make(chan error, 1)
 		go func() { _, err := l.Wait(firstCtx, Batch); first <- err }()
-		waitFor(t, "the first waiter polling", func() bool { return l.Stats().Batch.Refusals >= 2 })
+		waittest.Until(t, waittest.DefaultTimeout, "the first waiter polling", func() bool { return l.Stats().Batch.Refusals >= 2 })
 
 		ctx, cancel := context.WithCancel(context.Background())
 		second := make(chan error, 1)
 		go func() { _, err := l.Wait(ctx, Batch); second <- err }()
 		refusals := l.Stats().Batch.Refusals
-		waitFor(t, "more polls by the first waiter", func() bool { return l.Stats().Batch.Refusals >= refusals+2 })
+		waittest.Until(t, waittest.DefaultTimeout, "more polls by the first waiter", func() bool { return l.Stats().Batch.Refusals >= refusals+2 })
 		cancel()
-		if err := waitDone(t, second, "queued Wait"); !errors.Is(err, context.Canceled) {
+		if err := waittest.Recv(t, waittest.DefaultTimeout, "queued Wait", second); !errors.Is(err, context.Canceled) {
 			t.Fatalf("queued Wait = %v, want context.Canceled", err)
 		}
 		cancelFirst()
-		if err := waitDone(t, first, "polling Wait"); !errors.Is(err, context.Canceled) {
+		if err := waittest.Recv(t, waittest.DefaultTimeout, "polling Wait", first); !errors.Is(err, context.Canceled) {
 			t.Fatalf("polling Wait = %v, want context.Canceled", err)
 		}
 
@@ -496,7 +476,7 @@ func TestWaitCancel(t *testing.T) {
 		b.advance(time.Second)
 		errc := make(chan error, 1)
 		go func() { _, err := l.Wait(context.Background(), Batch); errc <- err }()
-		if err := waitDone(t, errc, "Wait after cancellations"); err != nil {
+		if err := waittest.Recv(t, waittest.DefaultTimeout, "Wait after cancellations", errc); err != nil {
 			t.Fatalf("Wait = %v", err)
 		}
 	})

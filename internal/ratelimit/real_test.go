@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 )
 
 // These tests run on a real redis-server with Redis's real clock. Their assertions are
@@ -144,7 +145,7 @@ func TestRealInteractiveAheadOfBatch(t *testing.T) {
 		defer f.mu.Unlock()
 		return len(f.grants)
 	}
-	waitFor(t, "batch waiters to get going", func() bool { return total() >= 5 })
+	waittest.Until(t, waittest.DefaultTimeout, "batch waiters to get going", func() bool { return total() >= 5 })
 
 	var interactive []Reservation
 	worst := 0.0
@@ -165,7 +166,7 @@ func TestRealInteractiveAheadOfBatch(t *testing.T) {
 	}
 	t.Logf("interactive slots behind 50 batch waiters: at most %.2f intervals ahead of the request", worst)
 	// Nobody starves: every process keeps getting batch slots.
-	waitFor(t, "3 batch slots for every process and 30 in all", func() bool {
+	waittest.Until(t, waittest.DefaultTimeout, "3 batch slots for every process and 30 in all", func() bool {
 		return total() >= 30 && f.count(f.limiters[0], Batch) >= 3 &&
 			f.count(f.limiters[1], Batch) >= 3 && f.count(f.limiters[2], Batch) >= 3
 	})
@@ -187,7 +188,7 @@ func TestRealPenalizeRecovers(t *testing.T) {
 	if err != nil || r < 14 || r > 15 {
 		t.Fatalf("Rate after a penalty = %v, %v; want about 14", r, err)
 	}
-	waitFor(t, "the rate to climb back above 15", func() bool {
+	waittest.Until(t, waittest.DefaultTimeout, "the rate to climb back above 15", func() bool {
 		r, err := l.Rate(ctx)
 		return err == nil && r > 15
 	})
@@ -215,7 +216,7 @@ func TestRealCluster(t *testing.T) {
 	if err := node.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
 		t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
 	}
-	waitFor(t, "cluster_state:ok", func() bool {
+	waittest.Until(t, waittest.DefaultTimeout, "cluster_state:ok", func() bool {
 		info, err := node.ClusterInfo(ctx).Result()
 		return err == nil && strings.Contains(info, "cluster_state:ok")
 	})

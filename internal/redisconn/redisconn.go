@@ -1,34 +1,9 @@
-// Package redisconn turns a REDIS_URL into a go-redis client: one Redis server, a
-// Sentinel-managed master, or a Redis Cluster, with or without TLS.
+// Package redisconn turns a REDIS_URL into a go-redis client: one Redis server (also on a
+// Unix socket), a Sentinel-managed master, or a Redis Cluster, with or without TLS.
 //
-// # Forms
-//
-//	redis://[user:pass@]host[:6379][/db][?options]          one server
-//	rediss://[user:pass@]host[:6379][/db][?options]         one server over TLS
-//	unix://[user:pass@]/path/to/redis.sock[?db=N&options]   one server on a Unix socket
-//	redis-sentinel://[user:pass@]h1[:26379],h2[:26379]/master[/db][?options]
-//	rediss-sentinel://…                                     Sentinel, TLS to sentinels and master
-//	redis-cluster://[user:pass@]h1[:6379],h2[:6379][?options]
-//	rediss-cluster://…                                      Cluster over TLS
-//
-// The user and password of the URL are always those of the Redis data nodes (the
-// master of a Sentinel set, every node of a Cluster); the sentinels' own credentials,
-// when they have any, go in the sentinel_username and sentinel_password options. A
-// Sentinel URL names the master in its first path segment and may give the database
-// as a second segment or as db=N. A Cluster has database 0 only. Ports default to
-// 6379 (26379 for sentinels). Special characters in a user or password are
-// percent-encoded, as in any URL.
-//
-// Options are go-redis's own URL options (snake case: dial_timeout=3s,
-// read_timeout=2s, pool_size=50, max_retries=3, client_name=…, protocol=2, and for
-// clusters route_by_latency, route_randomly, read_only; for Sentinel replica_only,
-// route_by_latency, route_randomly), plus skip_verify=true to turn off TLS certificate
-// verification (never in production), tls_ca_file=PATH (PEM certificates to trust
-// instead of the system's roots, for a private CA) and tls_cert_file=PATH with
-// tls_key_file=PATH (a client certificate, for Redis's tls-auth-clients). The TLS
-// options need a rediss… scheme. An unknown option is an error. Addresses are
-// given in the host list only: the addr, master_name, username and password options
-// of go-redis are refused so that a URL has one meaning.
+// Invariants: a URL has one meaning (addresses only in the host list; an unknown option is
+// an error); its user and password are those of the data nodes. The forms and options are
+// listed in docs/operations.md and docs/internals.md.
 package redisconn
 
 import (

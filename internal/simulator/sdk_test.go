@@ -20,6 +20,7 @@ import (
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/faceidtest"
 	"github.com/faceidq/faceidq/internal/simulator"
+	"github.com/faceidq/faceidq/internal/waittest"
 )
 
 // apply sends one ApplyWebVerificationBizTokenIntl request with the official SDK and
@@ -43,18 +44,6 @@ func apply(t *testing.T, c *common.Client, p faceid.ApplyWebVerificationBizToken
 func ptr[T any](v T) *T { return &v }
 
 var valid = faceid.ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: ptr("https://example.com/verified")}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func TestSDK(t *testing.T) {
 	sim := faceidtest.Start(t, simulator.Config{Rate: -1})
@@ -285,12 +274,12 @@ func TestFaultsOverHTTP(t *testing.T) {
 		req.SetContext(ctx)
 		errc := make(chan error, 1)
 		go func() { errc <- client.Send(req, faceid.NewApplyWebVerificationBizTokenIntlResponse()) }()
-		waitFor(t, "the request to be in flight", func() bool { return sim.Stats().InFlight == 1 })
+		waittest.Until(t, waittest.DefaultTimeout, "the request to be in flight", func() bool { return sim.Stats().InFlight == 1 })
 		cancel()
 		if err := <-errc; err == nil {
 			t.Fatal("a canceled call succeeded")
 		}
-		waitFor(t, "the cancellation to be counted", func() bool {
+		waittest.Until(t, waittest.DefaultTimeout, "the cancellation to be counted", func() bool {
 			st := sim.Stats()
 			return st.ByCode[simulator.CodeCanceled] == before+1 && st.InFlight == 0
 		})
@@ -332,7 +321,7 @@ func TestRefuse(t *testing.T) {
 		if err := sim.SetFaults(simulator.Faults{Outage: simulator.OutageRefuse}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the listener to close", func() bool { return !dialable() })
+		waittest.Until(t, waittest.DefaultTimeout, "the listener to close", func() bool { return !dialable() })
 		_, err := net.Dial("tcp", sim.Endpoint)
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Errorf("dial during the outage: %v, want connection refused", err)
@@ -343,7 +332,7 @@ func TestRefuse(t *testing.T) {
 		if err := sim.SetFaults(simulator.Faults{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the listener to reopen", dialable)
+		waittest.Until(t, waittest.DefaultTimeout, "the listener to reopen", dialable)
 		if _, code, err := apply(t, client, valid); err != nil {
 			t.Fatalf("after the outage: %s %v", code, err)
 		}
@@ -361,7 +350,7 @@ func TestRefuse(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || view["outage"] != "refuse" {
 			t.Fatalf("%s %v", resp.Status, view)
 		}
-		waitFor(t, "the outage to end by itself", func() bool {
+		waittest.Until(t, waittest.DefaultTimeout, "the outage to end by itself", func() bool {
 			_, code, _ := apply(t, client, valid)
 			return code == ""
 		})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -88,7 +89,7 @@ func TestAsynqRetriesUntilDelivered(t *testing.T) {
 	if _, err := client.Enqueue(task); err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
-	waitFor(t, "the delivery", 10*time.Second, func() bool { return b.store.last(job.JobId).Status == StatusDelivered })
+	waittest.Until(t, 10*time.Second, "the delivery", func() bool { return b.store.last(job.JobId).Status == StatusDelivered })
 
 	got := rc.deliveries()
 	if len(got) != 3 {
@@ -132,7 +133,7 @@ func TestAsynqGoneStopsRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the task to be archived", 10*time.Second, func() bool {
+	waittest.Until(t, 10*time.Second, "the task to be archived", func() bool {
 		return taskState(t, inspector, info.ID) == asynq.TaskStateArchived
 	})
 	if n := rc.count(); n != 1 {
@@ -163,7 +164,7 @@ func TestAsynqExhaustedThenReplayed(t *testing.T) {
 		ids = append(ids, info.ID)
 	}
 	for _, id := range ids {
-		waitFor(t, "exhaustion", 10*time.Second, func() bool {
+		waittest.Until(t, 10*time.Second, "exhaustion", func() bool {
 			return taskState(t, inspector, id) == asynq.TaskStateArchived
 		})
 	}
@@ -213,7 +214,7 @@ func TestAsynqExhaustedThenReplayed(t *testing.T) {
 		if err := s.Replay(ctx, jobs[0].JobId); !errors.Is(err, ErrNotExhausted) {
 			t.Errorf("second Replay: %v, want ErrNotExhausted", err)
 		}
-		waitFor(t, "the replayed delivery", 10*time.Second, func() bool {
+		waittest.Until(t, 10*time.Second, "the replayed delivery", func() bool {
 			return b.store.last(jobs[0].JobId).Status == StatusDelivered
 		})
 		if w := b.store.last(jobs[0].JobId); w.Attempts != 3 {
@@ -228,7 +229,7 @@ func TestAsynqExhaustedThenReplayed(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("ReplayAll = %d, %v; want 1", n, err)
 		}
-		waitFor(t, "the replayed delivery", 10*time.Second, func() bool {
+		waittest.Until(t, 10*time.Second, "the replayed delivery", func() bool {
 			return b.store.last(jobs[1].JobId).Status == StatusDelivered
 		})
 		if dead, _ := s.Exhausted(ctx); len(dead) != 0 {
