@@ -86,12 +86,13 @@ func (c *Config) withDefaults() (Config, error) {
 
 // Producer enqueues token-apply jobs. It is safe for concurrent use.
 type Producer struct {
-	cfg     Config
-	rdb     redis.UniversalClient
-	client  *asynq.Client
-	results *results.Store
-	images  *images.Store
-	commits *committer
+	cfg       Config
+	rdb       redis.UniversalClient
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	results   *results.Store
+	images    *images.Store
+	commits   *committer
 }
 
 // New returns a Producer.
@@ -101,14 +102,19 @@ func New(cfg Config) (*Producer, error) {
 		return nil, err
 	}
 	return &Producer{
-		cfg:     cfg,
-		rdb:     cfg.Redis,
-		client:  asynq.NewClientFromRedisClient(cfg.Redis),
-		results: results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
-		images:  images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
-		commits: newCommitter(cfg.Redis),
+		cfg:       cfg,
+		rdb:       cfg.Redis,
+		client:    asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
+		commits:   newCommitter(cfg.Redis),
 	}, nil
 }
+
+// Close stops the goroutines New started, after the writes queued so far are sent.
+// A Submit after Close still works (it writes on its own).
+func (p *Producer) Close() { p.commits.close() }
 
 // Results returns the producer's view of job records.
 func (p *Producer) Results() *results.Store { return p.results }
@@ -134,8 +140,28 @@ type prepared struct {
 	opts        Options
 }
 
-// prepare validates req and builds its payload. Errors are *faceid.FieldError.
-func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Options) (*prepared, error) {
+// Draft is a request validated as Submit validates it, not yet written: a campaign
+// import validates each row when it reads it, and writes its job later (WriteDeferred).
+type Draft struct {
+	req    tasks.TokenRequest // validated, data URI stripped, region set
+	prio   tasks.Priority
+	region string
+}
+
+// Image returns the draft's CompareImageBase64, "" when it has none.
+func (d *Draft) Image() string {
+	if d.req.CompareImageBase64 == nil {
+		return ""
+	}
+	return *d.req.CompareImageBase64
+}
+
+// Request returns the validated request (its region set to the job's).
+func (d *Draft) Request() tasks.TokenRequest { return d.req }
+
+// Validate checks req as Submit does and returns it as a Draft. Nothing is written.
+// Errors are *faceid.FieldError.
+func (p *Producer) Validate(ctx context.Context, req *tasks.TokenRequest) (*Draft, error) {
 	if req == nil {
 		req = &tasks.TokenRequest{}
 	}
@@ -145,9 +171,6 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 		r.CompareImageBase64 = &stripped
 	}
 	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	if err := validateIdempotencyKey(opts.IdempotencyKey); err != nil {
 		return nil, err
 	}
 	if r.CallbackURL != "" {
@@ -160,22 +183,48 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 		}
 	}
 	prio, _ := tasks.ParsePriority(string(r.Priority))
-	region := r.Region
-	if region == "" {
-		region = p.cfg.DefaultRegion
+	if r.Region == "" {
+		r.Region = p.cfg.DefaultRegion
 	}
-	pr := &prepared{jobID: tasks.NewJobID(), opts: opts}
-	in := r.Params()
+	return &Draft{req: r, prio: prio, region: r.Region}, nil
+}
+
+// prepare validates req and builds its payload. Errors are *faceid.FieldError.
+func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Options) (*prepared, error) {
+	d, err := p.Validate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateIdempotencyKey(opts.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	pr, err := p.build(d, tasks.NewJobID(), d.prio, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	if opts.IdempotencyKey != "" {
+		pr.fingerprint = fingerprint(pr.payload)
+	}
+	return pr, nil
+}
+
+// build makes the payload of job jobID from d. With deferImage, the image is left
+// out of the payload (the feeder adds it when it enqueues the job).
+func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Options, deferImage bool) (*prepared, error) {
+	pr := &prepared{jobID: jobID, opts: opts}
+	in := d.req.Params()
 	if in.CompareImageBase64 != nil {
-		pr.image = *in.CompareImageBase64
+		if !deferImage {
+			pr.image = *in.CompareImageBase64
+		}
 		in.CompareImageBase64 = nil
 	}
 	if in.Extra != nil {
 		pr.extra = *in.Extra
 	}
 	pr.payload = &tasks.ApplyPayload{
-		JobID: pr.jobID, Priority: prio, Region: region, Input: in,
-		CallbackURL: r.CallbackURL, BatchID: opts.BatchID, CreatedAt: p.cfg.Now().UTC(),
+		JobID: jobID, Priority: prio, Region: d.region, Input: in,
+		CallbackURL: d.req.CallbackURL, BatchID: opts.BatchID, CreatedAt: p.cfg.Now().UTC(),
 	}
 	if pr.image != "" {
 		pr.payload.ImageRef = images.Ref(pr.image)
@@ -184,10 +233,72 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 	if pr.encoded, err = pr.payload.Encode(); err != nil {
 		return nil, err
 	}
-	if opts.IdempotencyKey != "" {
-		pr.fingerprint = fingerprint(pr.payload)
-	}
 	return pr, nil
+}
+
+func (pr *prepared) record() results.NewRecord {
+	return results.NewRecord{
+		JobID: pr.jobID, Priority: pr.payload.Priority, Region: pr.payload.Region, Extra: pr.extra,
+		BatchID: pr.opts.BatchID, RowKey: pr.opts.RowKey, CallbackURL: pr.payload.CallbackURL,
+		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt,
+	}
+}
+
+// WriteDeferred queues on pipe the record of a campaign job: job jobID made from d at
+// batch priority, tied to opts.BatchID and opts.RowKey, queued and without a task
+// (Feed enqueues it). With deferImage, d's image stays out of Redis until Feed gets
+// it; without, it is stored now, as by Submit. Writing the same jobID again writes
+// the same job (an interrupted import resumed).
+func (p *Producer) WriteDeferred(ctx context.Context, pipe redis.Pipeliner, jobID string, d *Draft, opts Options, deferImage bool) error {
+	pr, err := p.build(d, jobID, tasks.PriorityBatch, opts, deferImage)
+	if err != nil {
+		return err
+	}
+	if pr.image != "" {
+		if _, err := p.images.Put(ctx, pr.image); err != nil {
+			return fmt.Errorf("producer: %w", err)
+		}
+	}
+	p.results.CreateCmd(ctx, pipe, pr.record())
+	return nil
+}
+
+// Feed enqueues the task of job jobID, written before by WriteDeferred, from its
+// stored payload. image, when not "", is the job's CompareImageBase64 kept out of
+// Redis until now: it is stored and the task refers to it. The task id is the JobId:
+// a task pending or running is left alone, and the archived or completed task of an
+// earlier run (a re-run) is replaced.
+func (p *Producer) Feed(ctx context.Context, jobID string, payload []byte, image string) error {
+	pl, err := tasks.DecodeApplyPayload(payload)
+	if err != nil {
+		return fmt.Errorf("producer: feed %s: %w", jobID, err)
+	}
+	if image != "" {
+		if pl.ImageRef, err = p.images.Put(ctx, image); err != nil {
+			return fmt.Errorf("producer: feed %s: %w", jobID, err)
+		}
+		if payload, err = pl.Encode(); err != nil {
+			return err
+		}
+	}
+	t := tasks.NewApplyTask(pl.Priority, jobID, payload, p.cfg.TaskTimeout)
+	_, err = p.client.EnqueueContext(ctx, t)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		q := pl.Priority.Queue()
+		info, ierr := p.inspector.GetTaskInfo(q, jobID)
+		if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
+			return nil
+		}
+		_ = p.inspector.DeleteTask(q, jobID)
+		_, err = p.client.EnqueueContext(ctx, t)
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("producer: feed %s: %w", jobID, err)
+	}
+	return nil
 }
 
 func validateIdempotencyKey(k string) error {
@@ -250,11 +361,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return nil, false, fmt.Errorf("producer: %w", err)
 		}
 	}
-	rec := results.NewRecord{
-		JobID: pr.jobID, Priority: pr.payload.Priority, Region: pr.payload.Region, Extra: pr.extra,
-		BatchID: opts.BatchID, RowKey: opts.RowKey, CallbackURL: pr.payload.CallbackURL,
-		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt,
-	}
+	rec := pr.record()
 	// The record is written before the key is claimed, so whoever finds the claim
 	// also finds the record. Both go out in one pipeline shared with concurrent Submits.
 	var write *redis.IntCmd

@@ -265,7 +265,12 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 			return err
 		}
 		cleanup.push(w.Shutdown)
-		stop, err := startFeeder(log, rdb, campaign.FeederConfig{Redis: rdb, ResultTTL: c.resultTTL})
+		fp, err := producer.New(producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region})
+		if err != nil {
+			return err
+		}
+		cleanup.push(fp.Close)
+		stop, err := startFeeder(log, rdb, campaign.FeederConfig{Redis: rdb, Producer: fp})
 		if err != nil {
 			return err
 		}
@@ -316,11 +321,12 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 		if err != nil {
 			return err
 		}
-		api, err := newAPI(c, log, rdb, m, defaultPublicURL(c, log, ln.Addr()))
+		api, p, err := newAPI(c, log, rdb, m, defaultPublicURL(c, log, ln.Addr()))
 		if err != nil {
 			_ = ln.Close()
 			return err
 		}
+		cleanup.push(p.Close) // runs after the server's shutdown
 		serve("api", ln, api, "HTTP API listening")
 		// Registered after the server: runs before its shutdown, so that waiting
 		// requests answer at once.
@@ -411,7 +417,8 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	return worker.New(cfg)
 }
 
-func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string) (*httpapi.API, error) {
+// newAPI returns the API and its producer (closed by the caller after the API).
+func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string) (*httpapi.API, *producer.Producer, error) {
 	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region}
 	if len(c.secrets) > 0 {
 		policy := c.allow
@@ -419,21 +426,28 @@ func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *met
 	}
 	p, err := producer.New(pcfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	fail := func(err error) (*httpapi.API, *producer.Producer, error) {
+		p.Close()
+		return nil, nil, err
 	}
 	alog := log.With().Str("component", "api").Logger()
-	cm, err := campaign.New(campaign.Config{Redis: rdb, DefaultRegion: c.region, ResultTTL: c.resultTTL,
-		CheckCallbackURL: pcfg.CheckCallbackURL, Mint: campaign.MintWithProducer(p), PublicURL: publicURL})
+	cm, err := campaign.New(campaign.Config{Redis: rdb, Producer: p, PublicURL: publicURL})
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	ch, err := campaign.NewHandler(campaign.HandlerConfig{Manager: cm, OnError: func(r *http.Request, err error) {
 		alog.Error().Err(err).Str("request_id", httpapi.RequestID(r)).Str("route", r.Pattern).Msg("campaign request failed")
 	}})
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	return httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog, Campaigns: ch})
+	api, err := httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog, Campaigns: ch})
+	if err != nil {
+		return fail(err)
+	}
+	return api, p, nil
 }
 
 // publicURL validates FACEIDQ_PUBLIC_URL: an absolute http or https URL without

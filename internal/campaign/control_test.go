@@ -40,6 +40,9 @@ func mustImport(t *testing.T, m *campaign.Manager, body string, opts campaign.Im
 
 func mustFeeder(t *testing.T, cfg campaign.FeederConfig) *campaign.Feeder {
 	t.Helper()
+	if cfg.Producer == nil {
+		cfg.Producer = newProducer(t, cfg.Redis, nil)
+	}
 	f, err := campaign.NewFeeder(cfg)
 	if err != nil {
 		t.Fatal(err)

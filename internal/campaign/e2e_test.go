@@ -156,7 +156,7 @@ func TestMeasureImageCampaignRedisMemory(t *testing.T) {
 	const jobs, size = 10000, 200 << 10
 	red := redistest.Start(t, redistest.Options{})
 	rdb := red.Client(t)
-	m, err := campaign.New(campaign.Config{Redis: rdb})
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: newProducer(t, rdb, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

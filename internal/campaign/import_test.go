@@ -18,13 +18,26 @@ import (
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
 // testBundle is what setup gives a test.
 type testBundle struct {
-	rdb *redis.Client
-	red *redistest.Server
+	rdb      *redis.Client
+	red      *redistest.Server
+	producer *producer.Producer
+}
+
+// newProducer returns a producer on rdb, closed when the test ends.
+func newProducer(tb testing.TB, rdb redis.UniversalClient, now func() time.Time) *producer.Producer {
+	tb.Helper()
+	p, err := producer.New(producer.Config{Redis: rdb, Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.Close)
+	return p
 }
 
 // fakeClock is an injectable clock.
@@ -56,6 +69,10 @@ func setup(t *testing.T, cfg campaign.Config) (*campaign.Manager, *testBundle) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Producer == nil {
+		cfg.Producer = newProducer(t, rdb, cfg.Now)
+	}
+	b.producer = cfg.Producer
 	m, err := campaign.New(cfg)
 	if err != nil {
 		t.Fatal(err)
