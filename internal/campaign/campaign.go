@@ -79,6 +79,10 @@ const (
 	StatePaused State = "paused"
 	// StateCanceled campaigns are not fed; their jobs that had not started were canceled.
 	StateCanceled State = "canceled"
+	// StateDone is reported by Status for an active campaign whose every job is final
+	// (and no import is writing into it). It is not stored: importing more rows or a
+	// re-run makes the campaign active again.
+	StateDone State = "done"
 )
 
 // Batch hash fields (keys.Batch).

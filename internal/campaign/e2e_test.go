@@ -250,7 +250,7 @@ func TestCancelAndRerunEndToEnd(t *testing.T) {
 		t.Fatalf("rerun = %+v, %v", rs, err)
 	}
 	p = waitDone(t, m, sum.BatchId, 30*time.Second)
-	if p.Counts["succeeded"] != 150 || p.State != campaign.StateActive {
+	if p.Counts["succeeded"] != 150 || p.State != campaign.StateDone {
 		t.Fatalf("after rerun: %s", p.Line())
 	}
 }
