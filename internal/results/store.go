@@ -2,9 +2,11 @@
 // keys.Result(JobId) whose layout is part of the public contract (tasks.Field*), and the
 // keys.Done channel on which the JobId of every final job is published.
 //
-// State changes are atomic Lua scripts that never move a final job back (a duplicate
-// run after a crash cannot overwrite a result). A final record expires after the
-// configured TTL; a record that is not final never expires, so no accepted job is lost.
+// Store is the only place a job changes state (running, retrying, final, canceled,
+// reopened for a re-run): atomic one-key Lua scripts that never move a final job back
+// (a duplicate run after a crash cannot overwrite a result), except Reopen. A final
+// record expires after the configured TTL; a record that is not final never expires,
+// so no accepted job is lost.
 package results
 
 import (
