@@ -149,7 +149,9 @@ func fileDigest(path string) (string, error) {
 // the producer; use ImportFile for large image campaigns.
 //
 // Errors: ErrHeader (CSV), ErrCanceled, ErrModeMismatch, ErrNotFound (BatchID), a
-// read error, or a wrapped Redis error; the summary then tells how far it got.
+// read error, a wrapped Redis error, or a *producer.ReplicationError (a chunk not
+// confirmed by the replicas); the summary then tells how far it got, and the same
+// import run again goes on without duplicates.
 func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportSummary, error) {
 	if opts.Mode == "" {
 		opts.Mode = ModeTokens
@@ -208,7 +210,17 @@ func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 		if err := m.importLock(ctx, batchID, token); err != nil {
 			return err
 		}
-		err := im.write(ctx, chunk)
+		last, err := im.write(ctx, chunk)
+		if err == nil {
+			// With producer.Config.AckReplicas, the chunk is on the replicas before
+			// the import goes on (and before it reports the chunk): checked by the
+			// row key of its last new row, set by its last MULTI.
+			var w []producer.Written
+			if last.id != "" {
+				w = append(w, producer.Written{Key: keys.BatchRows(batchID), Field: last.rowKey, Value: last.id})
+			}
+			err = m.producer.Ack(ctx, w...)
+		}
 		clear(chunk)
 		chunk = chunk[:0]
 		if err != nil {
@@ -368,7 +380,7 @@ const pendingClaim = "?"
 //     keys set to their final value, the image sources and the campaign's Total;
 //  4. the campaign is (again) marked active for the feeder, after the MULTI, so that
 //     a feeder leaving the active set meanwhile sees the new jobs (Feeder.feedBatch).
-func (im *importer) write(ctx context.Context, rows []goodRow) error {
+func (im *importer) write(ctx context.Context, rows []goodRow) (last lastRow, err error) {
 	m := im.m
 	rowsKey := keys.BatchRows(im.batchID)
 	newID := tasks.NewJobID
@@ -383,7 +395,7 @@ func (im *importer) write(ctx context.Context, rows []goodRow) error {
 		claims[i] = pipe.HSetNX(ctx, rowsKey, rw.rowKey, pendingClaim+ids[i])
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("campaign: import into %s: claim rows: %w", im.batchID, err)
+		return last, fmt.Errorf("campaign: import into %s: claim rows: %w", im.batchID, err)
 	}
 	var lost []int
 	fresh := make([]bool, len(rows))
@@ -396,7 +408,7 @@ func (im *importer) write(ctx context.Context, rows []goodRow) error {
 	if len(lost) > 0 {
 		vals, err := m.rdb.HMGet(ctx, rowsKey, rowKeys(rows, lost)...).Result()
 		if err != nil {
-			return fmt.Errorf("campaign: import into %s: read rows: %w", im.batchID, err)
+			return last, fmt.Errorf("campaign: import into %s: read rows: %w", im.batchID, err)
 		}
 		claimedHere := make(map[string]bool, len(rows))
 		for i := range rows {
@@ -437,14 +449,15 @@ func (im *importer) write(ctx context.Context, rows []goodRow) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return last, err
 		}
 		tx.HSet(ctx, rowsKey, rw.rowKey, ids[i])
 		created = append(created, ids[i])
+		last = lastRow{rowKey: rw.rowKey, id: ids[i]}
 	}
 	if len(created) > 0 {
 		if _, err := recs.Exec(ctx); err != nil {
-			return fmt.Errorf("campaign: import into %s: write %d records: %w", im.batchID, len(created), err)
+			return last, fmt.Errorf("campaign: import into %s: write %d records: %w", im.batchID, len(created), err)
 		}
 		list := keys.BatchJobs(im.batchID)
 		if im.opts.Mode == ModeLinks {
@@ -460,20 +473,23 @@ func (im *importer) write(ctx context.Context, rows []goodRow) error {
 			tx.HSet(ctx, keys.Batch(im.batchID), fFeeder, "local")
 		}
 		if _, err := tx.Exec(ctx); err != nil {
-			return fmt.Errorf("campaign: import into %s: write %d rows: %w", im.batchID, len(created), err)
+			return last, fmt.Errorf("campaign: import into %s: write %d rows: %w", im.batchID, len(created), err)
 		}
 		im.local = im.local || deferred
 	}
 	if im.opts.Mode == ModeTokens {
 		// Also when every row existed: an import that died after step 3 is resumed.
 		if err := m.rdb.SAdd(ctx, keys.BatchesActive, im.batchID).Err(); err != nil {
-			return fmt.Errorf("campaign: import into %s: %w", im.batchID, err)
+			return last, fmt.Errorf("campaign: import into %s: %w", im.batchID, err)
 		}
 	}
 	im.sum.Created += len(created)
 	im.sum.Accepted = im.sum.Created + im.sum.Existing
-	return nil
+	return last, nil
 }
+
+// lastRow is the last row a chunk created (none: empty).
+type lastRow struct{ rowKey, id string }
 
 func rowKeys(rows []goodRow, idx []int) []string {
 	out := make([]string, len(idx))

@@ -103,3 +103,7 @@ func BatchImportLock(batchID string) string { return batchKey(batchID) + ":impor
 // UpstreamDown is set while the upstream is unreachable (network errors, 5xx pages),
 // so that the first success after an outage runs the jobs waiting in backoff at once.
 const UpstreamDown = Prefix + "upstream:down"
+
+// Acks is a counter the producer increments on the connection of its WAIT for
+// replicas (producer.Config.AckReplicas): WAIT confirms that connection's writes.
+const Acks = Prefix + "acks"
