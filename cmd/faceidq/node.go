@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +38,7 @@ type nodeOpts struct {
 	secretID, secretKey, endpoint, rate       *option // serve, worker
 	region, tokens, webhookSecret, webhookAll *option
 	resultTTL                                 *option
-	listen, publicURL                         *option // serve, api
+	listen, publicURL, ackReplicas            *option // serve, api
 	metricsListen, concurrency, callTimeout   *option // serve, worker
 }
 
@@ -65,6 +66,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 	if mode != "worker" {
 		o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:8080", "HTTP API listen address")
 		o.publicURL = f.opt("public-url", "FACEIDQ_PUBLIC_URL", "", "base URL of campaign start links (<url>/v1/start/<LinkId>), as end users reach the API, e.g. https://kyc.example.com (default http://<listen address>)")
+		o.ackReplicas = f.opt("ack-replicas", "FACEIDQ_ACK_REPLICAS", "0", "replicas that must confirm a job (Redis WAIT) before it is acknowledged; 503 when they do not within 1s (not on Redis Cluster)")
 	}
 	o.region = f.opt("region", "FACEIDQ_REGION", faceid.DefaultRegion, "default region of a job")
 	o.tokens = f.secretOpt("api-tokens", "FACEIDQ_API_TOKENS", "comma-separated bearer tokens required on every route but /healthz (default none: no auth)")
@@ -87,6 +89,7 @@ type nodeConfig struct {
 	region        string
 	listen        string
 	publicURL     string // "" : http://<bound listen address>
+	ackReplicas   int
 	metricsListen string
 	tokens        []string
 	secrets       []webhook.Secret
@@ -150,6 +153,9 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 			if c.publicURL, err = publicURL(o.publicURL); err != nil {
 				return nil, err
 			}
+		}
+		if c.ackReplicas, err = strconv.Atoi(o.ackReplicas.value); err != nil || c.ackReplicas < 0 {
+			return nil, o.ackReplicas.bad("not a whole number of replicas (0: do not wait)")
 		}
 	}
 	if o.secretID == nil {
@@ -419,7 +425,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 
 // newAPI returns the API and its producer (closed by the caller after the API).
 func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string) (*httpapi.API, *producer.Producer, error) {
-	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region}
+	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region, AckReplicas: c.ackReplicas}
 	if len(c.secrets) > 0 {
 		policy := c.allow
 		pcfg.CheckCallbackURL = func(ctx context.Context, url string) error { return webhook.ValidateURL(ctx, url, policy) }
