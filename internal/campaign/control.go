@@ -152,7 +152,8 @@ type RerunOptions struct {
 
 // RerunSummary is the outcome of Rerun.
 type RerunSummary struct {
-	// Reopened is the number of jobs put back to queued and handed to the feeder.
+	// Reopened is the number of jobs put back to queued and handed to the feeder
+	// (with those an interrupted Rerun had reopened).
 	Reopened int `json:"Reopened"`
 	// Skipped is the number of failed jobs that cannot run again: their image was
 	// sent inline over HTTP and is gone (import them again).
@@ -161,7 +162,8 @@ type RerunSummary struct {
 
 // Rerun puts the failed jobs of campaign batchID (and its canceled ones, with
 // IncludeCanceled) back to queued and feeds them again, before the rest of the
-// campaign. A canceled campaign becomes active again.
+// campaign. A canceled campaign becomes active again. Running it again after it was
+// interrupted also feeds the jobs it had reopened and not handed to the feeder.
 func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) (*RerunSummary, error) {
 	defer m.forget(batchID)
 	in, err := m.Info(ctx, batchID)
@@ -200,8 +202,26 @@ func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) 
 			return nil, fmt.Errorf("campaign: rerun %s: %w", batchID, err)
 		}
 	}
+	fed, err := m.rdb.HGet(ctx, keys.Batch(batchID), fFed).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("campaign: rerun %s: %w", batchID, err)
+	}
+	index := -1
 	err = m.scanJobs(ctx, keys.BatchJobs(batchID), []string{tasks.FieldStatus, tasks.FieldPayload}, func(id string, v []any) error {
+		index++
 		st, _ := v[0].(string)
+		if st == string(tasks.StatusQueued) && index < fed {
+			// Passed by the feeder and queued, yet not fed: reopened by a re-run that
+			// was interrupted before it handed the job to the feeder. Handed now.
+			if inflight, err := m.rdb.HExists(ctx, keys.FeedInflight, id).Result(); err != nil || inflight {
+				return err
+			}
+			sum.Reopened++
+			if ids = append(ids, id); len(ids) == 500 {
+				return flush()
+			}
+			return nil
+		}
 		if st != string(tasks.StatusFailed) && !(opts.IncludeCanceled && st == string(tasks.StatusCanceled)) {
 			return nil
 		}

@@ -246,6 +246,35 @@ func TestRerunReplacesArchivedTask(t *testing.T) {
 	}
 }
 
+// TestRerunAfterInterruptedRerun: a re-run that died after reopening a job and
+// before handing it to the feeder leaves it queued and unfed; running the re-run
+// again feeds it.
+func TestRerunAfterInterruptedRerun(t *testing.T) {
+	m, b := setup(t, campaign.Config{})
+	ctx := context.Background()
+	st := b.producer.Results()
+	sum := mustImport(t, m, ndjsonRows(3), campaign.ImportOptions{})
+	f := mustFeeder(t, campaign.FeederConfig{Redis: b.rdb})
+	if n := mustTick(t, f); n != 3 {
+		t.Fatalf("fed %d", n)
+	}
+	ids := jobIDs(t, b, sum.BatchId)
+	for _, id := range ids {
+		finish(t, st, id, tasks.StatusFailed)
+	}
+	mustTick(t, f) // prunes the final jobs from the feeder's in-flight set
+	if ok, err := st.Reopen(ctx, ids[1]); err != nil || !ok { // the interrupted re-run
+		t.Fatalf("reopen = %v, %v", ok, err)
+	}
+	rs, err := m.Rerun(ctx, sum.BatchId, campaign.RerunOptions{})
+	if err != nil || rs.Reopened != 3 {
+		t.Fatalf("rerun = %+v, %v; want the 2 failed jobs and the one left reopened", rs, err)
+	}
+	if n := mustTick(t, f); n != 3 {
+		t.Fatalf("fed %d after the re-run, want 3", n)
+	}
+}
+
 func TestExportJoinsBack(t *testing.T) {
 	m, b := setup(t, campaign.Config{})
 	ctx := context.Background()
