@@ -262,7 +262,7 @@ func TestRerunAfterInterruptedRerun(t *testing.T) {
 	for _, id := range ids {
 		finish(t, st, id, tasks.StatusFailed)
 	}
-	mustTick(t, f) // prunes the final jobs from the feeder's in-flight set
+	mustTick(t, f)                                            // prunes the final jobs from the feeder's in-flight set
 	if ok, err := st.Reopen(ctx, ids[1]); err != nil || !ok { // the interrupted re-run
 		t.Fatalf("reopen = %v, %v", ok, err)
 	}
