@@ -262,8 +262,10 @@ func TestRerunAfterInterruptedRerun(t *testing.T) {
 	for _, id := range ids {
 		finish(t, st, id, tasks.StatusFailed)
 	}
-	mustTick(t, f)                                            // prunes the final jobs from the feeder's in-flight set
-	if ok, err := st.Reopen(ctx, ids[1]); err != nil || !ok { // the interrupted re-run
+	// A tick prunes the final jobs from the feeder's in-flight set; then the
+	// interrupted re-run reopens one job.
+	mustTick(t, f)
+	if ok, err := st.Reopen(ctx, ids[1]); err != nil || !ok {
 		t.Fatalf("reopen = %v, %v", ok, err)
 	}
 	rs, err := m.Rerun(ctx, sum.BatchId, campaign.RerunOptions{})
