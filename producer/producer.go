@@ -28,7 +28,31 @@ var (
 	// ErrIdempotencyInFlight is returned when the first request with an
 	// Idempotency-Key has not finished enqueueing its job yet; retry shortly.
 	ErrIdempotencyInFlight = errors.New("producer: a request with this Idempotency-Key is still being processed")
+	// ErrNotReplicated matches a *ReplicationError.
+	ErrNotReplicated = errors.New("producer: the write was not confirmed by enough replicas")
 )
+
+// ReplicationError is returned, with Config.AckReplicas, when fewer replicas than
+// asked confirmed a write within Config.AckTimeout (an HTTP 503). The job may exist
+// and run: retry with the same Idempotency-Key to get it.
+type ReplicationError struct {
+	Want, Got int
+	Timeout   time.Duration
+	// Lost reports that the write was not found on the master that answered: it went
+	// to a master lost in a failover.
+	Lost bool
+}
+
+// Error says how many replicas confirmed.
+func (e *ReplicationError) Error() string {
+	if e.Lost {
+		return "producer: the write was lost in a Redis failover; retry"
+	}
+	return fmt.Sprintf("producer: %d of %d replicas confirmed the write within %v", e.Got, e.Want, e.Timeout)
+}
+
+// Is makes errors.Is(err, ErrNotReplicated) true.
+func (e *ReplicationError) Is(target error) bool { return target == ErrNotReplicated }
 
 // MaxIdempotencyKeyLen is the longest Idempotency-Key accepted.
 const MaxIdempotencyKeyLen = 255
@@ -51,6 +75,12 @@ type Config struct {
 	// CheckCallbackURL validates a job's CallbackURL. When nil, webhooks are off and a
 	// job with a CallbackURL is refused with an error that says so.
 	CheckCallbackURL func(ctx context.Context, url string) error
+	// AckReplicas is the number of replicas that must confirm a job (Redis WAIT)
+	// before Submit returns it, and a chunk before a campaign import goes on
+	// (FACEIDQ_ACK_REPLICAS). Defaults to 0: no wait. Not supported on Redis Cluster.
+	AckReplicas int
+	// AckTimeout bounds that wait. Defaults to 1s.
+	AckTimeout time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -81,17 +111,28 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = time.Second
+	}
+	if cfg.AckReplicas < 0 {
+		return cfg, errors.New("producer: Config.AckReplicas must not be negative")
+	}
+	if _, cluster := cfg.Redis.(*redis.ClusterClient); cluster && cfg.AckReplicas > 0 {
+		return cfg, errors.New("producer: Config.AckReplicas is not supported on Redis Cluster (WAIT confirms one node's writes only)")
+	}
 	return cfg, nil
 }
 
 // Producer enqueues token-apply jobs. It is safe for concurrent use.
 type Producer struct {
-	cfg     Config
-	rdb     redis.UniversalClient
-	client  *asynq.Client
-	results *results.Store
-	images  *images.Store
-	commits *committer
+	cfg       Config
+	rdb       redis.UniversalClient
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	results   *results.Store
+	images    *images.Store
+	commits   *committer
+	acks      *committer // nil without Config.AckReplicas
 }
 
 // New returns a Producer.
@@ -100,14 +141,103 @@ func New(cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var acks *committer
+	if cfg.AckReplicas > 0 {
+		acks = newCommitter(cfg.Redis)
+	}
 	return &Producer{
-		cfg:     cfg,
-		rdb:     cfg.Redis,
-		client:  asynq.NewClientFromRedisClient(cfg.Redis),
-		results: results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
-		images:  images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
-		commits: newCommitter(cfg.Redis),
+		cfg:       cfg,
+		rdb:       cfg.Redis,
+		client:    asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
+		commits:   newCommitter(cfg.Redis),
+		acks:      acks,
 	}, nil
+}
+
+// Close stops the goroutines New started, after the writes queued so far are sent.
+// A Submit after Close still works (it writes on its own).
+func (p *Producer) Close() {
+	p.commits.close()
+	if p.acks != nil {
+		p.acks.close()
+	}
+}
+
+// Written is a write Ack checks on the master it waits on: key exists, or, with
+// Field, its hash field Field equals Value.
+type Written struct {
+	Key, Field, Value string
+}
+
+// Ack waits until Config.AckReplicas replicas have the writes behind written (writes
+// this process made), or returns a *ReplicationError: after Config.AckTimeout, or at
+// once when one of those writes is missing (it went to a master lost in a failover:
+// go-redis sends the WAIT to the new one). Without AckReplicas it returns nil at once.
+//
+// Redis WAIT confirms the writes of its own connection, so Ack checks the writes and
+// writes a counter (keys.Acks) in one script on the connection of its WAIT: the
+// replication stream is ordered, so a replica that has that write has every earlier
+// write of this master, from any connection. Concurrent calls share one pipeline.
+func (p *Producer) Ack(ctx context.Context, written ...Written) error {
+	if p.acks == nil {
+		return nil
+	}
+	ks := make([]string, 0, len(written)+1)
+	argv := make([]any, 0, 2*len(written))
+	ks = append(ks, keys.Acks)
+	for _, w := range written {
+		ks = append(ks, w.Key)
+		argv = append(argv, w.Field, w.Value)
+	}
+	var check, wait *redis.Cmd
+	p.acks.do(func(pipe redis.Pipeliner) {
+		check = ackCheck.Eval(ctx, pipe, ks, argv...) // EVALSHA cannot fall back within a pipeline
+		wait = pipe.Do(ctx, "WAIT", p.cfg.AckReplicas, p.cfg.AckTimeout.Milliseconds())
+	})
+	present, err := check.Int()
+	if err != nil {
+		return fmt.Errorf("producer: wait for replicas: %w", err)
+	}
+	n, err := wait.Int()
+	if err != nil {
+		return fmt.Errorf("producer: wait for replicas: %w", err)
+	}
+	if present != 1 {
+		return &ReplicationError{Want: p.cfg.AckReplicas, Timeout: p.cfg.AckTimeout, Lost: true}
+	}
+	if n < p.cfg.AckReplicas {
+		return &ReplicationError{Want: p.cfg.AckReplicas, Got: n, Timeout: p.cfg.AckTimeout}
+	}
+	return nil
+}
+
+// ackCheck returns 0 when one of the writes is missing: KEYS[i+1] with ARGV[2i-1]
+// (a hash field, or "" for the key itself) and ARGV[2i] (its value). Else it
+// increments KEYS[1] (a write, so that the WAIT after it covers this master's earlier
+// writes) and returns 1.
+var ackCheck = redis.NewScript(`
+for i = 2, #KEYS do
+  local f, v = ARGV[2*i-3], ARGV[2*i-2]
+  if f == '' then
+    if redis.call('EXISTS', KEYS[i]) == 0 then return 0 end
+  elseif redis.call('HGET', KEYS[i], f) ~= v then
+    return 0
+  end
+end
+redis.call('INCR', KEYS[1])
+return 1
+`)
+
+// asynqTaskKey is where asynq (v0.26, pinned by TestAsynqTaskKey) keeps task id of
+// queue: Ack checks that a job's task reached the master it waits on.
+func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+// jobWrites are the writes a job's acknowledgement depends on: its record and its task.
+func jobWrites(prio tasks.Priority, jobID string) []Written {
+	return []Written{{Key: keys.Result(jobID)}, {Key: asynqTaskKey(prio.Queue(), jobID)}}
 }
 
 // Results returns the producer's view of job records.
@@ -134,8 +264,28 @@ type prepared struct {
 	opts        Options
 }
 
-// prepare validates req and builds its payload. Errors are *faceid.FieldError.
-func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Options) (*prepared, error) {
+// Draft is a request validated as Submit validates it, not yet written: a campaign
+// import validates each row when it reads it, and writes its job later (WriteDeferred).
+type Draft struct {
+	req    tasks.TokenRequest // validated, data URI stripped, region set
+	prio   tasks.Priority
+	region string
+}
+
+// Image returns the draft's CompareImageBase64, "" when it has none.
+func (d *Draft) Image() string {
+	if d.req.CompareImageBase64 == nil {
+		return ""
+	}
+	return *d.req.CompareImageBase64
+}
+
+// Request returns the validated request (its region set to the job's).
+func (d *Draft) Request() tasks.TokenRequest { return d.req }
+
+// Validate checks req as Submit does and returns it as a Draft. Nothing is written.
+// Errors are *faceid.FieldError.
+func (p *Producer) Validate(ctx context.Context, req *tasks.TokenRequest) (*Draft, error) {
 	if req == nil {
 		req = &tasks.TokenRequest{}
 	}
@@ -145,9 +295,6 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 		r.CompareImageBase64 = &stripped
 	}
 	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	if err := validateIdempotencyKey(opts.IdempotencyKey); err != nil {
 		return nil, err
 	}
 	if r.CallbackURL != "" {
@@ -160,22 +307,48 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 		}
 	}
 	prio, _ := tasks.ParsePriority(string(r.Priority))
-	region := r.Region
-	if region == "" {
-		region = p.cfg.DefaultRegion
+	if r.Region == "" {
+		r.Region = p.cfg.DefaultRegion
 	}
-	pr := &prepared{jobID: tasks.NewJobID(), opts: opts}
-	in := r.Params()
+	return &Draft{req: r, prio: prio, region: r.Region}, nil
+}
+
+// prepare validates req and builds its payload. Errors are *faceid.FieldError.
+func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Options) (*prepared, error) {
+	d, err := p.Validate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateIdempotencyKey(opts.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	pr, err := p.build(d, tasks.NewJobID(), d.prio, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	if opts.IdempotencyKey != "" {
+		pr.fingerprint = fingerprint(pr.payload)
+	}
+	return pr, nil
+}
+
+// build makes the payload of job jobID from d. With deferImage, the image is left
+// out of the payload (the feeder adds it when it enqueues the job).
+func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Options, deferImage bool) (*prepared, error) {
+	pr := &prepared{jobID: jobID, opts: opts}
+	in := d.req.Params()
 	if in.CompareImageBase64 != nil {
-		pr.image = *in.CompareImageBase64
+		if !deferImage {
+			pr.image = *in.CompareImageBase64
+		}
 		in.CompareImageBase64 = nil
 	}
 	if in.Extra != nil {
 		pr.extra = *in.Extra
 	}
 	pr.payload = &tasks.ApplyPayload{
-		JobID: pr.jobID, Priority: prio, Region: region, Input: in,
-		CallbackURL: r.CallbackURL, BatchID: opts.BatchID, CreatedAt: p.cfg.Now().UTC(),
+		JobID: jobID, Priority: prio, Region: d.region, Input: in,
+		CallbackURL: d.req.CallbackURL, BatchID: opts.BatchID, CreatedAt: p.cfg.Now().UTC(),
 	}
 	if pr.image != "" {
 		pr.payload.ImageRef = images.Ref(pr.image)
@@ -184,10 +357,72 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 	if pr.encoded, err = pr.payload.Encode(); err != nil {
 		return nil, err
 	}
-	if opts.IdempotencyKey != "" {
-		pr.fingerprint = fingerprint(pr.payload)
-	}
 	return pr, nil
+}
+
+func (pr *prepared) record() results.NewRecord {
+	return results.NewRecord{
+		JobID: pr.jobID, Priority: pr.payload.Priority, Region: pr.payload.Region, Extra: pr.extra,
+		BatchID: pr.opts.BatchID, RowKey: pr.opts.RowKey, CallbackURL: pr.payload.CallbackURL,
+		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt,
+	}
+}
+
+// WriteDeferred queues on pipe the record of a campaign job: job jobID made from d at
+// batch priority, tied to opts.BatchID and opts.RowKey, queued and without a task
+// (Feed enqueues it). With deferImage, d's image stays out of Redis until Feed gets
+// it; without, it is stored now, as by Submit. Writing the same jobID again writes
+// the same job (an interrupted import resumed).
+func (p *Producer) WriteDeferred(ctx context.Context, pipe redis.Pipeliner, jobID string, d *Draft, opts Options, deferImage bool) error {
+	pr, err := p.build(d, jobID, tasks.PriorityBatch, opts, deferImage)
+	if err != nil {
+		return err
+	}
+	if pr.image != "" {
+		if _, err := p.images.Put(ctx, pr.image); err != nil {
+			return fmt.Errorf("producer: %w", err)
+		}
+	}
+	p.results.CreateCmd(ctx, pipe, pr.record())
+	return nil
+}
+
+// Feed enqueues the task of job jobID, written before by WriteDeferred, from its
+// stored payload. image, when not "", is the job's CompareImageBase64 kept out of
+// Redis until now: it is stored and the task refers to it. The task id is the JobId:
+// a task pending or running is left alone, and the archived or completed task of an
+// earlier run (a re-run) is replaced.
+func (p *Producer) Feed(ctx context.Context, jobID string, payload []byte, image string) error {
+	pl, err := tasks.DecodeApplyPayload(payload)
+	if err != nil {
+		return fmt.Errorf("producer: feed %s: %w", jobID, err)
+	}
+	if image != "" {
+		if pl.ImageRef, err = p.images.Put(ctx, image); err != nil {
+			return fmt.Errorf("producer: feed %s: %w", jobID, err)
+		}
+		if payload, err = pl.Encode(); err != nil {
+			return err
+		}
+	}
+	t := tasks.NewApplyTask(pl.Priority, jobID, payload, p.cfg.TaskTimeout)
+	_, err = p.client.EnqueueContext(ctx, t)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		q := pl.Priority.Queue()
+		info, ierr := p.inspector.GetTaskInfo(q, jobID)
+		if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
+			return nil
+		}
+		_ = p.inspector.DeleteTask(q, jobID)
+		_, err = p.client.EnqueueContext(ctx, t)
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("producer: feed %s: %w", jobID, err)
+	}
+	return nil
 }
 
 func validateIdempotencyKey(k string) error {
@@ -238,8 +473,9 @@ return 0
 // was used before with the same request, returns that job with created=false.
 //
 // Errors: *faceid.FieldError for bad input (nothing was written),
-// ErrIdempotencyMismatch, ErrIdempotencyInFlight, or a wrapped Redis error (nothing
-// was enqueued; the caller may retry).
+// ErrIdempotencyMismatch, ErrIdempotencyInFlight, a wrapped Redis error (nothing
+// was enqueued; the caller may retry), or, with Config.AckReplicas, a
+// *ReplicationError (the job may run; retry with the same Idempotency-Key).
 func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Options) (job *tasks.Job, created bool, err error) {
 	pr, err := p.prepare(ctx, req, opts)
 	if err != nil {
@@ -250,11 +486,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return nil, false, fmt.Errorf("producer: %w", err)
 		}
 	}
-	rec := results.NewRecord{
-		JobID: pr.jobID, Priority: pr.payload.Priority, Region: pr.payload.Region, Extra: pr.extra,
-		BatchID: opts.BatchID, RowKey: opts.RowKey, CallbackURL: pr.payload.CallbackURL,
-		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt,
-	}
+	rec := pr.record()
 	// The record is written before the key is claimed, so whoever finds the claim
 	// also finds the record. Both go out in one pipeline shared with concurrent Submits.
 	var write *redis.IntCmd
@@ -277,12 +509,24 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	if claimed != nil {
 		if existing, err := claimed.Text(); err == nil {
 			p.undo(pr, false)
-			return p.existing(ctx, existing, pr.fingerprint)
+			job, created, err := p.existing(ctx, existing, pr.fingerprint)
+			if err == nil && job.Status == tasks.StatusQueued {
+				err = p.Ack(ctx, jobWrites(job.Priority, job.JobId)...) // what was read may not be on the replicas yet
+			} else if err == nil {
+				err = p.Ack(ctx, Written{Key: keys.Result(job.JobId)})
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			return job, created, nil
 		}
 	}
 	if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
 		p.undo(pr, true)
 		return nil, false, err
+	}
+	if err := p.Ack(ctx, jobWrites(pr.payload.Priority, pr.jobID)...); err != nil {
+		return nil, false, err // the job stays: a retry with the same key finds it
 	}
 	job = &tasks.Job{
 		JobId: pr.jobID, Status: tasks.StatusQueued, Extra: pr.extra, CreatedAt: pr.payload.CreatedAt,

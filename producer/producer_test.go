@@ -28,6 +28,7 @@ func setup(t *testing.T) (*Producer, *testBundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	return p, &testBundle{rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb)}
 }
 
@@ -164,6 +165,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	defer p.Close()
 	redirect := "https://example.com/verified"
 	job, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &redirect}, Options{IdempotencyKey: "signup-1234"})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/internal/webhook"
+	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -98,7 +99,12 @@ func runEnqueueFile(ctx context.Context, e *env, o *enqueueOpts) error {
 		return err
 	}
 	defer rdb.Close()
-	m, err := campaign.New(campaign.Config{Redis: rdb, DefaultRegion: o.region.value, ResultTTL: ttl, CheckCallbackURL: check})
+	p, err := producer.New(producer.Config{Redis: rdb, DefaultRegion: o.region.value, ResultTTL: ttl, CheckCallbackURL: check})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer p.Close()
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: p})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -183,7 +189,7 @@ func runEnqueueFile(ctx context.Context, e *env, o *enqueueOpts) error {
 	}
 
 	// Feed the campaign from here (its images may be in local files) until done.
-	stop, err := startFeeder(log, rdb, campaign.FeederConfig{Redis: rdb, Batch: sum.BatchId, ResultTTL: ttl})
+	stop, err := startFeeder(log, rdb, campaign.FeederConfig{Redis: rdb, Producer: p, Batch: sum.BatchId})
 	if err != nil {
 		return err
 	}
@@ -302,7 +308,12 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	m, err := campaign.New(campaign.Config{Redis: rdb})
+	p, err := producer.New(producer.Config{Redis: rdb})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: p})
 	if err != nil {
 		return err
 	}
@@ -399,7 +410,12 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	cfg.Redis = rdb
+	p, err := producer.New(producer.Config{Redis: rdb})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	cfg.Redis, cfg.Producer = rdb, p
 	m, err := campaign.New(cfg)
 	if err != nil {
 		return err

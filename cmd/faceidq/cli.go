@@ -161,6 +161,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	defer p.Close()
 	job, _, err := p.Submit(ctx, req, producer.Options{IdempotencyKey: o.idemKey.value})
 	var fe *faceid.FieldError
 	if errors.As(err, &fe) {

@@ -37,7 +37,7 @@ type nodeOpts struct {
 	secretID, secretKey, endpoint, rate       *option // serve, worker
 	region, tokens, webhookSecret, webhookAll *option
 	resultTTL                                 *option
-	listen, publicURL                         *option // serve, api
+	listen, publicURL, ackReplicas            *option // serve, api
 	metricsListen, concurrency, callTimeout   *option // serve, worker
 	embeddedRedis, simulatorSeed              *option // serve
 }
@@ -71,6 +71,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 	if mode != "worker" {
 		o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:8080", "HTTP API listen address")
 		o.publicURL = f.opt("public-url", "FACEIDQ_PUBLIC_URL", "", "base URL of campaign start links (<url>/v1/start/<LinkId>), as end users reach the API, e.g. https://kyc.example.com (default http://<listen address>)")
+		o.ackReplicas = f.opt("ack-replicas", "FACEIDQ_ACK_REPLICAS", "0", "replicas that must confirm a job (Redis WAIT) before it is acknowledged; 503 when they do not within 1s (not on Redis Cluster)")
 	}
 	o.region = f.opt("region", "FACEIDQ_REGION", faceid.DefaultRegion, "default region of a job")
 	o.tokens = f.secretOpt("api-tokens", "FACEIDQ_API_TOKENS", "comma-separated bearer tokens required on every route but /healthz (default none: no auth)")
@@ -97,6 +98,7 @@ type nodeConfig struct {
 	region        string
 	listen        string
 	publicURL     string // "" : http://<bound listen address>
+	ackReplicas   int
 	metricsListen string
 	tokens        []string
 	secrets       []webhook.Secret
@@ -169,6 +171,9 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 			if c.publicURL, err = publicURL(o.publicURL); err != nil {
 				return nil, err
 			}
+		}
+		if c.ackReplicas, err = strconv.Atoi(o.ackReplicas.value); err != nil || c.ackReplicas < 0 {
+			return nil, o.ackReplicas.bad("not a whole number of replicas (0: do not wait)")
 		}
 	}
 	if o.secretID == nil {
@@ -290,7 +295,12 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 			return err
 		}
 		cleanup.push(w.Shutdown)
-		stop, err := startFeeder(log, rdb, campaign.FeederConfig{Redis: rdb, ResultTTL: c.resultTTL})
+		fp, err := producer.New(producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region})
+		if err != nil {
+			return err
+		}
+		cleanup.push(fp.Close)
+		stop, err := startFeeder(log, rdb, campaign.FeederConfig{Redis: rdb, Producer: fp})
 		if err != nil {
 			return err
 		}
@@ -342,11 +352,12 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 			return err
 		}
 		pub := defaultPublicURL(c, log, ln.Addr())
-		api, err := newAPI(c, log, rdb, m, pub, httpapi.LoopbackHosts(ln.Addr(), pub))
+		api, p, err := newAPI(c, log, rdb, m, pub, httpapi.LoopbackHosts(ln.Addr(), pub))
 		if err != nil {
 			_ = ln.Close()
 			return err
 		}
+		cleanup.push(p.Close) // runs after the server's shutdown
 		serve("api", ln, api, "HTTP API listening")
 		// Registered after the server: runs before its shutdown, so that waiting
 		// requests answer at once.
@@ -437,35 +448,39 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 	return worker.New(cfg)
 }
 
-func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string, hosts []string) (*httpapi.API, error) {
-	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region}
+// newAPI returns the API and its producer (closed by the caller after the API).
+func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string, hosts []string) (*httpapi.API, *producer.Producer, error) {
+	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region, AckReplicas: c.ackReplicas}
 	if len(c.secrets) > 0 {
 		policy := c.allow
 		pcfg.CheckCallbackURL = func(ctx context.Context, url string) error { return webhook.ValidateURL(ctx, url, policy) }
 	}
 	p, err := producer.New(pcfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	fail := func(err error) (*httpapi.API, *producer.Producer, error) {
+		p.Close()
+		return nil, nil, err
 	}
 	alog := log.With().Str("component", "api").Logger()
 	// The process's one waiter for final jobs: Prefer: wait and start links.
 	w, err := jobwait.New(jobwait.Config{Redis: rdb, Results: p.Results()})
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	cm, err := campaign.New(campaign.Config{Redis: rdb, DefaultRegion: c.region, ResultTTL: c.resultTTL,
-		CheckCallbackURL: pcfg.CheckCallbackURL, Mint: campaign.MintWithProducer(p), Waiter: w, PublicURL: publicURL})
+	cm, err := campaign.New(campaign.Config{Redis: rdb, Producer: p, Waiter: w, PublicURL: publicURL})
 	if err != nil {
 		_ = w.Close()
-		return nil, err
+		return fail(err)
 	}
 	api, err := httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog,
 		Hosts: hosts, Waiter: w, OwnWaiter: true, Campaigns: cm})
 	if err != nil {
 		_ = w.Close()
-		return nil, err
+		return fail(err)
 	}
-	return api, nil
+	return api, p, nil
 }
 
 // publicURL validates FACEIDQ_PUBLIC_URL: an absolute http or https URL without

@@ -24,7 +24,7 @@ func BenchmarkImport(b *testing.B) {
 		b.Run(string(format), func(b *testing.B) {
 			red := redistest.Start(b, redistest.Options{})
 			rdb := red.Client(b)
-			m, err := campaign.New(campaign.Config{Redis: rdb})
+			m, err := campaign.New(campaign.Config{Redis: rdb, Producer: newProducer(b, rdb, nil)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -80,7 +80,7 @@ func TestMeasureImportMemory(t *testing.T) {
 	const lines = 1_000_000
 	red := redistest.Start(t, redistest.Options{})
 	rdb := red.Client(t)
-	m, err := campaign.New(campaign.Config{Redis: rdb})
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: newProducer(t, rdb, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -77,6 +79,10 @@ const (
 	StatePaused State = "paused"
 	// StateCanceled campaigns are not fed; their jobs that had not started were canceled.
 	StateCanceled State = "canceled"
+	// StateDone is reported by Status for an active campaign whose every job is final
+	// (and no import is writing into it). It is not stored: importing more rows or a
+	// re-run makes the campaign active again.
+	StateDone State = "done"
 )
 
 // Batch hash fields (keys.Batch).
@@ -99,19 +105,12 @@ const (
 type Config struct {
 	// Redis is the shared Redis. Required.
 	Redis redis.UniversalClient
-	// DefaultRegion is the region of a row that names none. Defaults to
-	// faceid.DefaultRegion.
-	DefaultRegion string
-	// ResultTTL is how long a final job's record is kept. Defaults to results.DefaultTTL.
-	ResultTTL time.Duration
-	// ImageTTL is the longest an image imported inline over HTTP waits for its job.
-	// Defaults to images.DefaultTTL (24h).
+	// Producer validates rows and writes their jobs, as for every job. Required. Its
+	// DefaultRegion, CheckCallbackURL, TaskTimeout and ResultTTL apply to campaigns.
+	Producer *producer.Producer
+	// ImageTTL is the longest the image of a re-run job waits for it. Defaults to
+	// images.DefaultTTL.
 	ImageTTL time.Duration
-	// TaskTimeout bounds one run of a task. Defaults to 2 minutes (as the producer).
-	TaskTimeout time.Duration
-	// CheckCallbackURL validates a row's callback_url. Nil: webhooks are off and rows
-	// with a callback_url are rejected, as by the producer.
-	CheckCallbackURL func(ctx context.Context, url string) error
 	// LinkTTL is how long a start link stays valid when the import names no expiry.
 	// Defaults to 30 days.
 	LinkTTL time.Duration
@@ -122,8 +121,7 @@ type Config struct {
 	MintTimeout time.Duration
 	// Mint submits the interactive job that mints a link's token and returns it (final
 	// or not; Start waits for it to be final). The same idempotency key must return
-	// the same job. Defaults to nil: links answer an error until it is set; the API
-	// sets it to a producer.Submit with Priority interactive (see MintWithProducer).
+	// the same job. Defaults to MintWithProducer(Producer).
 	Mint MintFunc
 	// Waiter waits for a minting job to be final (a *jobwait.Waiter, shared with the
 	// API). Required with Mint.
@@ -139,38 +137,30 @@ type Config struct {
 // MintFunc submits the job minting a link's token (see Config.Mint).
 type MintFunc func(ctx context.Context, req *tasks.TokenRequest, idempotencyKey string) (*tasks.Job, error)
 
-func (c Config) withDefaults() (Config, error) {
-	if c.Redis == nil {
-		return c, errors.New("campaign: Config.Redis is required")
-	}
-	if c.DefaultRegion == "" {
-		c.DefaultRegion = faceid.DefaultRegion
-	}
-	if err := faceid.ValidateRegion(c.DefaultRegion); err != nil {
-		return c, fmt.Errorf("campaign: DefaultRegion: %w", err)
-	}
-	if c.ResultTTL <= 0 {
-		c.ResultTTL = results.DefaultTTL
-	}
-	if c.ImageTTL <= 0 {
-		c.ImageTTL = images.DefaultTTL
-	}
-	if c.TaskTimeout <= 0 {
-		c.TaskTimeout = 2 * time.Minute
-	}
-	if c.LinkTTL <= 0 {
-		c.LinkTTL = 30 * 24 * time.Hour
-	}
-	if c.TokenMargin <= 0 {
-		c.TokenMargin = 2 * time.Minute
-	}
-	if c.MintTimeout <= 0 {
-		c.MintTimeout = 20 * time.Second
+func (c Config) withDefaults() Config {
+	c.ImageTTL = cmp.Or(c.ImageTTL, images.DefaultTTL)
+	c.LinkTTL = cmp.Or(c.LinkTTL, 30*24*time.Hour)
+	c.TokenMargin = cmp.Or(c.TokenMargin, 2*time.Minute)
+	c.MintTimeout = cmp.Or(c.MintTimeout, 20*time.Second)
+	if c.Mint == nil && c.Producer != nil {
+		c.Mint = MintWithProducer(c.Producer)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return c, nil
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Redis == nil:
+		return errors.New("campaign: Config.Redis is required")
+	case c.Producer == nil:
+		return errors.New("campaign: Config.Producer is required")
+	case c.ImageTTL < 0 || c.LinkTTL < 0 || c.TokenMargin < 0 || c.MintTimeout < 0:
+		return errors.New("campaign: durations in Config must not be negative")
+	}
+	return nil
 }
 
 // Manager imports, controls, observes and exports campaigns, and serves their start
@@ -178,6 +168,7 @@ func (c Config) withDefaults() (Config, error) {
 type Manager struct {
 	cfg       Config
 	rdb       redis.UniversalClient
+	producer  *producer.Producer
 	results   *results.Store
 	images    *images.Store
 	inspector *asynq.Inspector
@@ -188,14 +179,15 @@ type Manager struct {
 
 // New returns a Manager.
 func New(cfg Config) (*Manager, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	return &Manager{
 		cfg:       cfg,
 		rdb:       cfg.Redis,
-		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		producer:  cfg.Producer,
+		results:   cfg.Producer.Results(),
 		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
 		cache:     map[string]cachedProgress{},
@@ -310,6 +302,9 @@ func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, fee
 				return "", nil, fmt.Errorf("campaign: open %s: %w", batchID, err)
 			}
 		}
+		if err := m.list(ctx, batchID, in.CreatedAt); err != nil {
+			return "", nil, err
+		}
 		return batchID, in, nil
 	}
 	id := tasks.NewBatchID()
@@ -319,26 +314,40 @@ func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, fee
 	if len(name) > 200 {
 		return "", nil, &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "name", Reason: "is longer than 200 bytes"}
 	}
-	ok, err := m.rdb.SetNX(ctx, keys.BatchName(name), id, 0).Result()
-	if err != nil {
-		return "", nil, fmt.Errorf("campaign: create %q: %w", name, err)
-	}
-	if !ok { // created concurrently under the same name
-		return m.open(ctx, "", name, mode, feeder)
-	}
+	// Three keys in three slots, one command each: the campaign first, then its name
+	// (the race to create a name is decided there), then the list of campaigns. A crash
+	// leaves at worst a campaign without a name (invisible) or one not listed yet
+	// (listed by the next import into it).
 	now := m.cfg.Now().UTC()
 	fields := []any{fName, name, fMode, string(mode), fState, string(StateActive),
 		fCreatedAt, tasks.FormatTime(now), fTotal, 0, fFed, 0, fRerunFed, 0}
 	if feeder != "" {
 		fields = append(fields, fFeeder, feeder)
 	}
-	pipe := m.rdb.TxPipeline()
-	pipe.HSet(ctx, keys.Batch(id), fields...)
-	pipe.ZAdd(ctx, keys.Batches, redis.Z{Score: float64(now.UnixMilli()), Member: id})
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := m.rdb.HSet(ctx, keys.Batch(id), fields...).Err(); err != nil {
 		return "", nil, fmt.Errorf("campaign: create %q: %w", name, err)
 	}
+	ok, err := m.rdb.SetNX(ctx, keys.BatchName(name), id, 0).Result()
+	if err != nil {
+		return "", nil, fmt.Errorf("campaign: create %q: %w", name, err)
+	}
+	if !ok { // created concurrently under the same name
+		_ = m.rdb.Del(ctx, keys.Batch(id)).Err()
+		return m.open(ctx, "", name, mode, feeder)
+	}
+	if err := m.list(ctx, id, now); err != nil {
+		return "", nil, err
+	}
 	return id, &Info{BatchId: id, Name: name, Mode: mode, State: StateActive, CreatedAt: now}, nil
+}
+
+// list adds campaign id to keys.Batches, unless it is there.
+func (m *Manager) list(ctx context.Context, id string, createdAt time.Time) error {
+	err := m.rdb.ZAddNX(ctx, keys.Batches, redis.Z{Score: float64(createdAt.UnixMilli()), Member: id}).Err()
+	if err != nil {
+		return fmt.Errorf("campaign: list %s: %w", id, err)
+	}
+	return nil
 }
 
 func atoi(s string) int {

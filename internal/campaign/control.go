@@ -10,6 +10,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -113,26 +114,6 @@ func (m *Manager) Cancel(ctx context.Context, batchID string) (*CancelSummary, e
 	return sum, err
 }
 
-// cancelNotStarted makes a job canceled if it has not started (queued, or retrying
-// between attempts), exactly as results.Store.Finish makes a job final (same fields,
-// TTL and keys.Done message). KEYS[1] the record; ARGV[1] TTL ms, ARGV[2] JobId,
-// ARGV[3] the done channel, ARGV[4] now. Returns 1 when canceled, 2 when running, 0
-// when final, -1 when missing. A worker already holding a rate slot for this job makes
-// its call, finds the job final when it marks it running, and discards the answer:
-// the canceled outcome stands.
-var cancelNotStarted = redis.NewScript(`
-local st = redis.call('HGET', KEYS[1], 'Status')
-if not st then return -1 end
-if st == 'running' then return 2 end
-if st ~= 'queued' and st ~= 'retrying' then return 0 end
-redis.call('HDEL', KEYS[1], 'BizToken', 'VerificationURL', 'ExpiresAt', 'ErrorCode', 'ErrorMessage', 'RequestId')
-redis.call('HSET', KEYS[1], 'Status', 'canceled', 'UpdatedAt', ARGV[4], 'FinishedAt', ARGV[4],
-  'ErrorCode', 'FailedOperation.Canceled', 'ErrorMessage', 'the campaign was canceled')
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[3], ARGV[2])
-return 1
-`)
-
 // cancelJob cancels one job that is not final, unless it has started.
 func (m *Manager) cancelJob(ctx context.Context, jobID string) (canceled, running bool, err error) {
 	fedAs, err := m.rdb.HGet(ctx, keys.FeedInflight, jobID).Result()
@@ -145,12 +126,14 @@ func (m *Manager) cancelJob(ctx context.Context, jobID string) (canceled, runnin
 		err := m.inspector.DeleteTask(tasks.QueueBatch, jobID)
 		deleted = err == nil
 	}
-	n, err := cancelNotStarted.Run(ctx, m.rdb, []string{keys.Result(jobID)},
-		m.results.TTL().Milliseconds(), jobID, keys.Done, tasks.FormatTime(m.cfg.Now())).Int()
+	out, err := m.results.Cancel(ctx, jobID, "the campaign was canceled")
+	if errors.Is(err, results.ErrNotFound) {
+		return false, false, nil
+	}
 	if err != nil {
 		return false, false, fmt.Errorf("campaign: cancel %s: %w", jobID, err)
 	}
-	if n == 1 && fedAs != "" {
+	if out == results.Canceled && fedAs != "" {
 		// The image of a deleted task is released here; that of a task a worker
 		// holds is left to its TTL (the worker may release it too).
 		if _, _, ref := parseInflight(fedAs); ref != "" && deleted {
@@ -158,7 +141,7 @@ func (m *Manager) cancelJob(ctx context.Context, jobID string) (canceled, runnin
 		}
 		_ = m.rdb.HDel(ctx, keys.FeedInflight, jobID).Err()
 	}
-	return n == 1, n == 2, nil
+	return out == results.Canceled, out == results.Running, nil
 }
 
 // RerunOptions configure Rerun.
@@ -169,7 +152,8 @@ type RerunOptions struct {
 
 // RerunSummary is the outcome of Rerun.
 type RerunSummary struct {
-	// Reopened is the number of jobs put back to queued and handed to the feeder.
+	// Reopened is the number of jobs put back to queued and handed to the feeder
+	// (with those an interrupted Rerun had reopened).
 	Reopened int `json:"Reopened"`
 	// Skipped is the number of failed jobs that cannot run again: their image was
 	// sent inline over HTTP and is gone (import them again).
@@ -178,7 +162,8 @@ type RerunSummary struct {
 
 // Rerun puts the failed jobs of campaign batchID (and its canceled ones, with
 // IncludeCanceled) back to queued and feeds them again, before the rest of the
-// campaign. A canceled campaign becomes active again.
+// campaign. A canceled campaign becomes active again. Running it again after it was
+// interrupted also feeds the jobs it had reopened and not handed to the feeder.
 func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) (*RerunSummary, error) {
 	defer m.forget(batchID)
 	in, err := m.Info(ctx, batchID)
@@ -198,12 +183,15 @@ func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) 
 		for i, id := range ids {
 			vals[i] = id
 		}
-		pipe := m.rdb.TxPipeline()
-		// Their feeding entries (if the feeder has not pruned them yet) are stale.
-		pipe.HDel(ctx, keys.FeedInflight, ids...)
-		pipe.RPush(ctx, keys.BatchRerun(batchID), vals...)
-		pipe.SAdd(ctx, keys.BatchesActive, batchID)
-		if _, err := pipe.Exec(ctx); err != nil {
+		// Their feeding entries (if the feeder has not pruned them yet) are stale. Three
+		// keys in three slots: one command each, the campaign made active last.
+		if err := m.rdb.HDel(ctx, keys.FeedInflight, ids...).Err(); err != nil {
+			return fmt.Errorf("campaign: rerun %s: %w", batchID, err)
+		}
+		if err := m.rdb.RPush(ctx, keys.BatchRerun(batchID), vals...).Err(); err != nil {
+			return fmt.Errorf("campaign: rerun %s: %w", batchID, err)
+		}
+		if err := m.rdb.SAdd(ctx, keys.BatchesActive, batchID).Err(); err != nil {
 			return fmt.Errorf("campaign: rerun %s: %w", batchID, err)
 		}
 		ids = ids[:0]
@@ -214,8 +202,26 @@ func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) 
 			return nil, fmt.Errorf("campaign: rerun %s: %w", batchID, err)
 		}
 	}
+	fed, err := m.rdb.HGet(ctx, keys.Batch(batchID), fFed).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("campaign: rerun %s: %w", batchID, err)
+	}
+	index := -1
 	err = m.scanJobs(ctx, keys.BatchJobs(batchID), []string{tasks.FieldStatus, tasks.FieldPayload}, func(id string, v []any) error {
+		index++
 		st, _ := v[0].(string)
+		if st == string(tasks.StatusQueued) && index < fed {
+			// Passed by the feeder and queued, yet not fed: reopened by a re-run that
+			// was interrupted before it handed the job to the feeder. Handed now.
+			if inflight, err := m.rdb.HExists(ctx, keys.FeedInflight, id).Result(); err != nil || inflight {
+				return err
+			}
+			sum.Reopened++
+			if ids = append(ids, id); len(ids) == 500 {
+				return flush()
+			}
+			return nil
+		}
 		if st != string(tasks.StatusFailed) && !(opts.IncludeCanceled && st == string(tasks.StatusCanceled)) {
 			return nil
 		}

@@ -40,6 +40,9 @@ func mustImport(t *testing.T, m *campaign.Manager, body string, opts campaign.Im
 
 func mustFeeder(t *testing.T, cfg campaign.FeederConfig) *campaign.Feeder {
 	t.Helper()
+	if cfg.Producer == nil {
+		cfg.Producer = newProducer(t, cfg.Redis, nil)
+	}
 	f, err := campaign.NewFeeder(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +243,37 @@ func TestRerunReplacesArchivedTask(t *testing.T) {
 	info, err := insp.GetTaskInfo(tasks.QueueBatch, id)
 	if err != nil || info.State != asynq.TaskStatePending {
 		t.Fatalf("task = %+v, %v", info, err)
+	}
+}
+
+// TestRerunAfterInterruptedRerun: a re-run that died after reopening a job and
+// before handing it to the feeder leaves it queued and unfed; running the re-run
+// again feeds it.
+func TestRerunAfterInterruptedRerun(t *testing.T) {
+	m, b := setup(t, campaign.Config{})
+	ctx := context.Background()
+	st := b.producer.Results()
+	sum := mustImport(t, m, ndjsonRows(3), campaign.ImportOptions{})
+	f := mustFeeder(t, campaign.FeederConfig{Redis: b.rdb})
+	if n := mustTick(t, f); n != 3 {
+		t.Fatalf("fed %d", n)
+	}
+	ids := jobIDs(t, b, sum.BatchId)
+	for _, id := range ids {
+		finish(t, st, id, tasks.StatusFailed)
+	}
+	// A tick prunes the final jobs from the feeder's in-flight set; then the
+	// interrupted re-run reopens one job.
+	mustTick(t, f)
+	if ok, err := st.Reopen(ctx, ids[1]); err != nil || !ok {
+		t.Fatalf("reopen = %v, %v", ok, err)
+	}
+	rs, err := m.Rerun(ctx, sum.BatchId, campaign.RerunOptions{})
+	if err != nil || rs.Reopened != 3 {
+		t.Fatalf("rerun = %+v, %v; want the 2 failed jobs and the one left reopened", rs, err)
+	}
+	if n := mustTick(t, f); n != 3 {
+		t.Fatalf("fed %d after the re-run, want 3", n)
 	}
 }
 

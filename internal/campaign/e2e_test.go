@@ -152,7 +152,7 @@ func TestMeasureImageCampaignRedisMemory(t *testing.T) {
 	const jobs, size = 10000, 200 << 10
 	red := redistest.Start(t, redistest.Options{})
 	rdb := red.Client(t)
-	m, err := campaign.New(campaign.Config{Redis: rdb})
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: newProducer(t, rdb, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestCancelAndRerunEndToEnd(t *testing.T) {
 		t.Fatalf("rerun = %+v, %v", rs, err)
 	}
 	p = waitDone(t, m, sum.BatchId, 30*time.Second)
-	if p.Counts["succeeded"] != 150 || p.State != campaign.StateActive {
+	if p.Counts["succeeded"] != 150 || p.State != campaign.StateDone {
 		t.Fatalf("after rerun: %s", p.Line())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/campaign"
+	"github.com/faceidq/faceidq/producer"
 )
 
 // The CLI's `enqueue --file`: import a file, then feed the campaign from this
@@ -16,7 +17,12 @@ import (
 func Example_importFile() {
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	m, err := campaign.New(campaign.Config{Redis: rdb})
+	p, err := producer.New(producer.Config{Redis: rdb}) // the one way jobs are made
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: p})
 	if err != nil {
 		panic(err)
 	}
@@ -29,7 +35,7 @@ func Example_importFile() {
 	}
 	fmt.Printf("%s: %d accepted, %d rejected\n", sum.BatchId, sum.Accepted, sum.RejectedCount)
 
-	f, err := campaign.NewFeeder(campaign.FeederConfig{Redis: rdb, Batch: sum.BatchId})
+	f, err := campaign.NewFeeder(campaign.FeederConfig{Redis: rdb, Producer: p, Batch: sum.BatchId})
 	if err != nil {
 		panic(err)
 	}
@@ -44,7 +50,12 @@ func Example_importFile() {
 // A worker process runs the worker-wide feeder next to its asynq server.
 func ExampleFeeder_Run() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	f, err := campaign.NewFeeder(campaign.FeederConfig{Redis: rdb})
+	p, err := producer.New(producer.Config{Redis: rdb})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	f, err := campaign.NewFeeder(campaign.FeederConfig{Redis: rdb, Producer: p})
 	if err != nil {
 		panic(err)
 	}

@@ -15,13 +15,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -29,6 +29,8 @@ import (
 type FeederConfig struct {
 	// Redis is the shared Redis. Required.
 	Redis redis.UniversalClient
+	// Producer enqueues the jobs fed (Producer.Feed). Required.
+	Producer *producer.Producer
 	// Batch restricts the feeder to one campaign: the importing process of a
 	// campaign whose images are in its files runs such a feeder until the campaign
 	// is done. Defaults to "": every active campaign, except those whose images only
@@ -48,12 +50,6 @@ type FeederConfig struct {
 	Interval time.Duration
 	// LockTTL is how long the feeding lock survives a feeder that died. Defaults to 10s.
 	LockTTL time.Duration
-	// TaskTimeout bounds one run of a task. Defaults to 2 minutes.
-	TaskTimeout time.Duration
-	// ImageTTL is the longest a fed job's image is kept. Defaults to images.DefaultTTL.
-	ImageTTL time.Duration
-	// ResultTTL is how long a final job's record is kept. Defaults to results.DefaultTTL.
-	ResultTTL time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -63,20 +59,21 @@ type FeederConfig struct {
 // worker process runs one; a Redis lock elects the one that feeds, and feeding twice
 // is harmless anyway (the asynq task id is the JobId, and only queued jobs are fed).
 type Feeder struct {
-	cfg       FeederConfig
-	rdb       redis.UniversalClient
-	client    *asynq.Client
-	inspector *asynq.Inspector
-	results   *results.Store
-	images    *images.Store
-	token     string
-	round     int
+	cfg      FeederConfig
+	rdb      redis.UniversalClient
+	producer *producer.Producer
+	results  *results.Store
+	token    string
+	round    int
 }
 
 // NewFeeder returns a Feeder.
 func NewFeeder(cfg FeederConfig) (*Feeder, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("campaign: FeederConfig.Redis is required")
+	}
+	if cfg.Producer == nil {
+		return nil, errors.New("campaign: FeederConfig.Producer is required")
 	}
 	if cfg.Batch != "" && !tasks.ValidID("b_", cfg.Batch) {
 		return nil, fmt.Errorf("campaign: FeederConfig.Batch %q is not a BatchId", cfg.Batch)
@@ -93,12 +90,6 @@ func NewFeeder(cfg FeederConfig) (*Feeder, error) {
 	if cfg.LockTTL <= 0 {
 		cfg.LockTTL = 10 * time.Second
 	}
-	if cfg.TaskTimeout <= 0 {
-		cfg.TaskTimeout = 2 * time.Minute
-	}
-	if cfg.ImageTTL <= 0 {
-		cfg.ImageTTL = images.DefaultTTL
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -106,11 +97,9 @@ func NewFeeder(cfg FeederConfig) (*Feeder, error) {
 	_, _ = rand.Read(tok[:])
 	return &Feeder{
 		cfg: cfg, rdb: cfg.Redis,
-		client:    asynq.NewClientFromRedisClient(cfg.Redis),
-		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
-		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
-		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
-		token:     hex.EncodeToString(tok[:]),
+		producer: cfg.Producer,
+		results:  cfg.Producer.Results(),
+		token:    hex.EncodeToString(tok[:]),
 	}, nil
 }
 
@@ -386,12 +375,14 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 // errBudget stops a round when the image byte budget is spent.
 var errBudget = errors.New("campaign: image budget spent")
 
-// feedOne loads a job's image if it is still in a file, and enqueues the job. It
-// returns the image size, or -1 when the job could not be fed and was failed instead.
+// feedOne loads a job's image if it is still in a file, and enqueues the job through
+// the producer. It returns the image size, or -1 when the job could not be fed and
+// was failed instead.
 func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []byte, src string, in *inflight) (size int64, err error) {
-	var ref string
+	var img, ref string
 	if src != "" {
-		img, lerr := loadImage(src)
+		var lerr error
+		img, lerr = loadImage(src)
 		if lerr != nil {
 			_, err := f.results.Finish(ctx, jobID, results.Final{Status: tasks.StatusFailed,
 				ErrorCode: "FailedOperation.ImageUnreadable", ErrorMessage: lerr.Error()})
@@ -404,17 +395,9 @@ func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []b
 		if in.bytes+size > f.cfg.MaxPendingBytes && in.count > 0 {
 			return 0, errBudget
 		}
-		p, err := tasks.DecodeApplyPayload(payload)
-		if err != nil {
-			return 0, fmt.Errorf("campaign: feeder: %w", err)
-		}
-		if ref, err = f.images.Put(ctx, img); err != nil {
-			return 0, fmt.Errorf("campaign: feeder: %w", err)
-		}
-		p.ImageRef = ref
-		if payload, err = p.Encode(); err != nil {
-			return 0, err
-		}
+		ref = images.Ref(img)
+	} else if p, err := tasks.DecodeApplyPayload(payload); err == nil {
+		ref = p.ImageRef
 	}
 	refField := ref
 	if refField == "" {
@@ -424,33 +407,10 @@ func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []b
 	if err := f.rdb.HSet(ctx, keys.FeedInflight, jobID, fmt.Sprintf("%d %s %s", size, batchID, refField)).Err(); err != nil {
 		return 0, fmt.Errorf("campaign: feeder: %w", err)
 	}
-	if err := enqueue(ctx, f.client, f.inspector, jobID, payload, f.cfg.TaskTimeout); err != nil {
-		return 0, err
+	if err := f.producer.Feed(ctx, jobID, payload, img); err != nil {
+		return 0, fmt.Errorf("campaign: feeder: %w", err)
 	}
 	return size, nil
-}
-
-// enqueue puts a campaign job's task on the batch queue. The task id is the JobId:
-// a job already pending or running is left alone, and the archived task of a job
-// that failed before (a re-run) is replaced.
-func enqueue(ctx context.Context, c *asynq.Client, insp *asynq.Inspector, jobID string, payload []byte, timeout time.Duration) error {
-	t := tasks.NewApplyTask(tasks.PriorityBatch, jobID, payload, timeout)
-	_, err := c.EnqueueContext(ctx, t)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		info, ierr := insp.GetTaskInfo(tasks.QueueBatch, jobID)
-		if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
-			return nil
-		}
-		_ = insp.DeleteTask(tasks.QueueBatch, jobID)
-		_, err = c.EnqueueContext(ctx, t)
-		if errors.Is(err, asynq.ErrTaskIDConflict) {
-			return nil
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("campaign: enqueue %s: %w", jobID, err)
-	}
-	return nil
 }
 
 // loadImage reads a job's image from the source the import recorded (see

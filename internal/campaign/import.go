@@ -18,7 +18,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/keys"
-	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -149,7 +149,9 @@ func fileDigest(path string) (string, error) {
 // the producer; use ImportFile for large image campaigns.
 //
 // Errors: ErrHeader (CSV), ErrCanceled, ErrModeMismatch, ErrNotFound (BatchID), a
-// read error, or a wrapped Redis error; the summary then tells how far it got.
+// read error, a wrapped Redis error, or a *producer.ReplicationError (a chunk not
+// confirmed by the replicas); the summary then tells how far it got, and the same
+// import run again goes on without duplicates.
 func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportSummary, error) {
 	if opts.Mode == "" {
 		opts.Mode = ModeTokens
@@ -200,7 +202,7 @@ func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 		_ = unlock.Run(uctx, m.rdb, []string{keys.BatchImportLock(batchID)}, token).Err()
 	}()
 	im := &importer{m: m, opts: opts, batchID: batchID, sum: &ImportSummary{BatchId: batchID, Name: info.Name, Mode: info.Mode, Rejected: []Rejection{}}}
-	chunk := make([]*row, 0, opts.ChunkSize)
+	chunk := make([]goodRow, 0, opts.ChunkSize)
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -208,7 +210,17 @@ func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 		if err := m.importLock(ctx, batchID, token); err != nil {
 			return err
 		}
-		err := im.write(ctx, chunk)
+		last, err := im.write(ctx, chunk)
+		if err == nil {
+			// With producer.Config.AckReplicas, the chunk is on the replicas before
+			// the import goes on (and before it reports the chunk): checked by the
+			// row key of its last new row, set by its last MULTI.
+			var w []producer.Written
+			if last.id != "" {
+				w = append(w, producer.Written{Key: keys.BatchRows(batchID), Field: last.rowKey, Value: last.id})
+			}
+			err = m.producer.Ack(ctx, w...)
+		}
 		clear(chunk)
 		chunk = chunk[:0]
 		if err != nil {
@@ -235,14 +247,15 @@ func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 			return im.sum, err
 		}
 		im.sum.Lines++
+		var d *producer.Draft
 		if rw.err == nil {
-			rw.err = m.prepareRow(ctx, rw, opts)
+			d, rw.err = m.prepareRow(ctx, rw, opts)
 		}
 		if rw.err != nil {
 			im.reject(rw)
 			continue
 		}
-		chunk = append(chunk, rw)
+		chunk = append(chunk, goodRow{rw, d})
 		if len(chunk) == cap(chunk) {
 			if err := flush(); err != nil {
 				return im.sum, err
@@ -281,18 +294,29 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// prepareRow validates a row as the producer validates a request.
-func (m *Manager) prepareRow(ctx context.Context, rw *row, opts ImportOptions) error {
-	r := &rw.req
-	if r.CompareImageBase64 != nil {
-		stripped, _ := faceid.StripDataURI(*r.CompareImageBase64)
-		r.CompareImageBase64 = &stripped
+// goodRow is a row the producer validated.
+type goodRow struct {
+	*row
+	draft *producer.Draft
+}
+
+// prepareRow validates a row with the producer (as a POST /v1/tokens body), and its
+// image_path.
+func (m *Manager) prepareRow(ctx context.Context, rw *row, opts ImportOptions) (*producer.Draft, error) {
+	d, err := m.producer.Validate(ctx, &rw.req)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.Validate(); err != nil {
-		return err
+	if err := checkImagePath(rw, d, opts); err != nil {
+		return nil, err
 	}
+	return d, nil
+}
+
+// checkImagePath checks a row's image_path and makes it absolute.
+func checkImagePath(rw *row, d *producer.Draft, opts ImportOptions) error {
 	if rw.imagePath != "" {
-		if r.CompareImageBase64 != nil {
+		if d.Image() != "" {
 			return &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "image_path",
 				Reason: "give image_path or image_base64, not both"}
 		}
@@ -313,18 +337,6 @@ func (m *Manager) prepareRow(ctx context.Context, rw *row, opts ImportOptions) e
 				Reason: fmt.Sprintf("is %d bytes; a non-empty image of at most %d bytes (8 MB of base64) is required", st.Size(), faceid.MaxImageBase64Len/4*3)}
 		}
 		rw.imagePath = p
-	}
-	if r.CallbackURL != "" {
-		if m.cfg.CheckCallbackURL == nil {
-			return &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "CallbackURL",
-				Reason: "webhooks are off on this server (no FACEIDQ_WEBHOOK_SECRET is configured); omit CallbackURL and poll the job instead"}
-		}
-		if err := m.cfg.CheckCallbackURL(ctx, r.CallbackURL); err != nil {
-			return &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "CallbackURL", Reason: err.Error()}
-		}
-	}
-	if r.Region == "" {
-		r.Region = m.cfg.DefaultRegion
 	}
 	return nil
 }
@@ -355,14 +367,20 @@ func (im *importer) reject(rw *row) {
 // pendingClaim marks a row key claimed by an import that has not written its job yet.
 const pendingClaim = "?"
 
-// write stores a chunk of good rows:
+// write stores a chunk of good rows, in an order that a crash at any point leaves
+// safe to import again (no row lost, no job made twice):
 //
 //  1. HSETNX row key -> "?"+new id in keys.BatchRows: the rows that win are new;
-//  2. the losers whose value still starts with "?" were claimed by an import that
+//     the losers whose value still starts with "?" were claimed by an import that
 //     died before step 3: they are finished with the id they claimed;
-//  3. one MULTI: the records (or links), the list of the campaign, the row keys set
-//     to their final value, and the campaign's Total.
-func (im *importer) write(ctx context.Context, rows []*row) error {
+//  2. the job records (or links), in their own pipeline: they are keyed by JobId
+//     (or LinkId), not by campaign, so they cannot join the campaign's MULTI; a record
+//     written twice for one claimed id is the same job;
+//  3. one MULTI on the campaign's keys (one slot): the list of the campaign, the row
+//     keys set to their final value, the image sources and the campaign's Total;
+//  4. the campaign is (again) marked active for the feeder, after the MULTI, so that
+//     a feeder leaving the active set meanwhile sees the new jobs (Feeder.feedBatch).
+func (im *importer) write(ctx context.Context, rows []goodRow) (last lastRow, err error) {
 	m := im.m
 	rowsKey := keys.BatchRows(im.batchID)
 	newID := tasks.NewJobID
@@ -377,22 +395,20 @@ func (im *importer) write(ctx context.Context, rows []*row) error {
 		claims[i] = pipe.HSetNX(ctx, rowsKey, rw.rowKey, pendingClaim+ids[i])
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("campaign: import into %s: claim rows: %w", im.batchID, err)
+		return last, fmt.Errorf("campaign: import into %s: claim rows: %w", im.batchID, err)
 	}
 	var lost []int
-	for i := range rows {
-		if !claims[i].Val() {
-			lost = append(lost, i)
-		}
-	}
 	fresh := make([]bool, len(rows))
 	for i := range rows {
 		fresh[i] = claims[i].Val()
+		if !fresh[i] {
+			lost = append(lost, i)
+		}
 	}
 	if len(lost) > 0 {
 		vals, err := m.rdb.HMGet(ctx, rowsKey, rowKeys(rows, lost)...).Result()
 		if err != nil {
-			return fmt.Errorf("campaign: import into %s: read rows: %w", im.batchID, err)
+			return last, fmt.Errorf("campaign: import into %s: read rows: %w", im.batchID, err)
 		}
 		claimedHere := make(map[string]bool, len(rows))
 		for i := range rows {
@@ -410,6 +426,7 @@ func (im *importer) write(ctx context.Context, rows []*row) error {
 			}
 		}
 	}
+	recs := m.rdb.Pipeline()
 	tx := m.rdb.TxPipeline()
 	var created []string
 	deferred := false
@@ -420,10 +437,10 @@ func (im *importer) write(ctx context.Context, rows []*row) error {
 		}
 		var err error
 		if im.opts.Mode == ModeLinks {
-			err = im.linkCmds(ctx, tx, ids[i], rw)
+			err = im.linkCmds(ctx, recs, ids[i], rw)
 		} else {
 			var d bool
-			d, err = im.jobCmds(ctx, tx, ids[i], rw)
+			d, err = im.jobCmds(ctx, recs, tx, ids[i], rw)
 			deferred = deferred || d
 		}
 		var fe *faceid.FieldError
@@ -432,12 +449,16 @@ func (im *importer) write(ctx context.Context, rows []*row) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return last, err
 		}
 		tx.HSet(ctx, rowsKey, rw.rowKey, ids[i])
 		created = append(created, ids[i])
+		last = lastRow{rowKey: rw.rowKey, id: ids[i]}
 	}
 	if len(created) > 0 {
+		if _, err := recs.Exec(ctx); err != nil {
+			return last, fmt.Errorf("campaign: import into %s: write %d records: %w", im.batchID, len(created), err)
+		}
 		list := keys.BatchJobs(im.batchID)
 		if im.opts.Mode == ModeLinks {
 			list = keys.BatchLinks(im.batchID)
@@ -451,20 +472,26 @@ func (im *importer) write(ctx context.Context, rows []*row) error {
 		if deferred && !im.local {
 			tx.HSet(ctx, keys.Batch(im.batchID), fFeeder, "local")
 		}
-		if im.opts.Mode == ModeTokens {
-			tx.SAdd(ctx, keys.BatchesActive, im.batchID)
-		}
 		if _, err := tx.Exec(ctx); err != nil {
-			return fmt.Errorf("campaign: import into %s: write %d rows: %w", im.batchID, len(created), err)
+			return last, fmt.Errorf("campaign: import into %s: write %d rows: %w", im.batchID, len(created), err)
 		}
 		im.local = im.local || deferred
 	}
+	if im.opts.Mode == ModeTokens {
+		// Also when every row existed: an import that died after step 3 is resumed.
+		if err := m.rdb.SAdd(ctx, keys.BatchesActive, im.batchID).Err(); err != nil {
+			return last, fmt.Errorf("campaign: import into %s: %w", im.batchID, err)
+		}
+	}
 	im.sum.Created += len(created)
 	im.sum.Accepted = im.sum.Created + im.sum.Existing
-	return nil
+	return last, nil
 }
 
-func rowKeys(rows []*row, idx []int) []string {
+// lastRow is the last row a chunk created (none: empty).
+type lastRow struct{ rowKey, id string }
+
+func rowKeys(rows []goodRow, idx []int) []string {
 	out := make([]string, len(idx))
 	for j, i := range idx {
 		out[j] = rows[i].rowKey
@@ -485,41 +512,17 @@ func (im *importer) imageSource(rw *row) string {
 	return ""
 }
 
-// jobCmds queues the commands creating a row's job; deferred reports that its image
-// stays in the file until the job is fed.
-func (im *importer) jobCmds(ctx context.Context, tx redis.Pipeliner, jobID string, rw *row) (deferred bool, err error) {
-	m := im.m
-	in := rw.req.Params()
-	img := ""
-	if in.CompareImageBase64 != nil {
-		img = *in.CompareImageBase64
-		in.CompareImageBase64 = nil
-	}
-	p := &tasks.ApplyPayload{
-		JobID: jobID, Priority: tasks.PriorityBatch, Region: rw.req.Region, Input: in,
-		CallbackURL: rw.req.CallbackURL, BatchID: im.batchID, CreatedAt: m.cfg.Now().UTC(),
-	}
-	src := im.imageSource(rw)
-	if img != "" && src == "" {
-		// Inline over HTTP: stored now, as the producer does.
-		ref, err := m.images.Put(ctx, img)
-		if err != nil {
-			return false, fmt.Errorf("campaign: store image: %w", err)
-		}
-		p.ImageRef = ref
-	}
-	enc, err := p.Encode()
+// jobCmds queues the record of a row's job on recs (through the producer) and its
+// image source on tx; deferred reports that its image stays in the file until the
+// job is fed.
+func (im *importer) jobCmds(ctx context.Context, recs, tx redis.Pipeliner, jobID string, rw goodRow) (deferred bool, err error) {
+	src := im.imageSource(rw.row)
+	// An image sent inline to Import (over HTTP) is stored now, as by Submit.
+	err = im.m.producer.WriteDeferred(ctx, recs, jobID, rw.draft,
+		producer.Options{BatchID: im.batchID, RowKey: rw.rowKey}, src != "")
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("campaign: import into %s: %w", im.batchID, err)
 	}
-	extra := ""
-	if in.Extra != nil {
-		extra = *in.Extra
-	}
-	m.results.CreateCmd(ctx, tx, results.NewRecord{
-		JobID: jobID, Priority: tasks.PriorityBatch, Region: p.Region, Extra: extra,
-		BatchID: im.batchID, RowKey: rw.rowKey, CallbackURL: p.CallbackURL, Payload: enc, CreatedAt: p.CreatedAt,
-	})
 	if src != "" {
 		tx.HSet(ctx, keys.BatchImages(im.batchID), jobID, src)
 	}
@@ -544,9 +547,9 @@ const (
 // linkCmds queues the commands creating a row's start link. The link keeps the
 // request, and its image if any (link mode keeps images in Redis for the life of the
 // link: the person may open it at any time, on any API process).
-func (im *importer) linkCmds(ctx context.Context, tx redis.Pipeliner, linkID string, rw *row) error {
+func (im *importer) linkCmds(ctx context.Context, tx redis.Pipeliner, linkID string, rw goodRow) error {
 	m := im.m
-	req := rw.req
+	req := rw.draft.Request()
 	img := ""
 	if req.CompareImageBase64 != nil {
 		img = *req.CompareImageBase64
@@ -572,6 +575,6 @@ func (im *importer) linkCmds(ctx context.Context, tx redis.Pipeliner, linkID str
 	}
 	tx.HSet(ctx, keys.Link(linkID), fields...)
 	// Kept a result TTL past its expiry, so that exports still show it.
-	tx.ExpireAt(ctx, keys.Link(linkID), exp.Add(m.cfg.ResultTTL))
+	tx.ExpireAt(ctx, keys.Link(linkID), exp.Add(m.results.TTL()))
 	return nil
 }

@@ -19,13 +19,26 @@ import (
 	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
 // testBundle is what setup gives a test.
 type testBundle struct {
-	rdb *redis.Client
-	red *redistest.Server
+	rdb      *redis.Client
+	red      *redistest.Server
+	producer *producer.Producer
+}
+
+// newProducer returns a producer on rdb, closed when the test ends.
+func newProducer(tb testing.TB, rdb redis.UniversalClient, now func() time.Time) *producer.Producer {
+	tb.Helper()
+	p, err := producer.New(producer.Config{Redis: rdb, Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.Close)
+	return p
 }
 
 // fakeClock is an injectable clock.
@@ -57,7 +70,11 @@ func setup(t *testing.T, cfg campaign.Config) (*campaign.Manager, *testBundle) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Mint != nil && cfg.Waiter == nil {
+	if cfg.Producer == nil {
+		cfg.Producer = newProducer(t, rdb, cfg.Now)
+	}
+	b.producer = cfg.Producer
+	if cfg.Waiter == nil {
 		w, err := jobwait.New(jobwait.Config{Redis: rdb})
 		if err != nil {
 			t.Fatal(err)
@@ -309,3 +326,81 @@ func TestImportErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestImportCrashPoints re-imports after an import that died at each point of a
+// chunk's write (importer.write): every row ends with exactly one job, the one the
+// dead import claimed, and the campaign is active for the feeder.
+func TestImportCrashPoints(t *testing.T) {
+	body := `{"RedirectURL":"https://example.com/a","RowKey":"r1"}` + "\n" + `{"RedirectURL":"https://example.com/b","RowKey":"r2"}` + "\n"
+	ctx := context.Background()
+	tests := []struct {
+		name                   string
+		record, listed, active bool // what the dead import wrote of row r1
+	}{
+		{name: "after the claim"},
+		{name: "after the records", record: true},
+		{name: "after the campaign's MULTI", record: true, listed: true},
+		{name: "after everything", record: true, listed: true, active: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, b := setup(t, campaign.Config{})
+			sum := mustImport(t, m, "", campaign.ImportOptions{Name: "crash"})
+			id := tasks.NewJobID()
+			final := "?" + id
+			if tt.listed {
+				final = id
+			}
+			b.rdb.HSet(ctx, keys.BatchRows(sum.BatchId), "r1", final)
+			if tt.record {
+				d, err := b.producer.Validate(ctx, &tasks.TokenRequest{RedirectURL: ptr("https://example.com/a")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pipe := b.rdb.Pipeline()
+				if err := b.producer.WriteDeferred(ctx, pipe, id, d, producer.Options{BatchID: sum.BatchId, RowKey: "r1"}, false); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.listed {
+				b.rdb.RPush(ctx, keys.BatchJobs(sum.BatchId), id)
+				b.rdb.HIncrBy(ctx, keys.Batch(sum.BatchId), "Total", 1)
+			}
+			b.rdb.SRem(ctx, keys.BatchesActive, sum.BatchId)
+			if tt.active {
+				b.rdb.SAdd(ctx, keys.BatchesActive, sum.BatchId)
+			}
+
+			again := mustImport(t, m, body, campaign.ImportOptions{Name: "crash"})
+			wantCreated := 2
+			if tt.listed {
+				wantCreated = 1
+			}
+			if again.BatchId != sum.BatchId || again.Created != wantCreated || again.Accepted != 2 {
+				t.Fatalf("re-import = %+v; want %d created into %s", again, wantCreated, sum.BatchId)
+			}
+			ids := b.rdb.LRange(ctx, keys.BatchJobs(sum.BatchId), 0, -1).Val()
+			if len(ids) != 2 || ids[0] != id && ids[1] != id || ids[0] == ids[1] {
+				t.Fatalf("jobs %v; want 2, one of them the claimed %s", ids, id)
+			}
+			for _, j := range ids {
+				if st, err := b.producer.Results().Status(ctx, j); err != nil || st != tasks.StatusQueued {
+					t.Errorf("job %s: %s, %v", j, st, err)
+				}
+			}
+			if n := len(b.rdb.Keys(ctx, "faceidq:result:*").Val()); n != 2 {
+				t.Errorf("%d job records, want 2", n)
+			}
+			if !b.rdb.SIsMember(ctx, keys.BatchesActive, sum.BatchId).Val() {
+				t.Error("the campaign is not active for the feeder")
+			}
+			if in, err := m.Info(ctx, sum.BatchId); err != nil || in.Total != 2 {
+				t.Errorf("Total = %+v, %v; want 2", in, err)
+			}
+		})
+	}
+}
+func ptr(s string) *string { return &s }

@@ -107,10 +107,13 @@ type cachedProgress struct {
 }
 
 func (m *Manager) status(ctx context.Context, batchID string) (*Progress, error) {
-	h, err := m.rdb.HGetAll(ctx, keys.Batch(batchID)).Result()
-	if err != nil {
+	pipe := m.rdb.Pipeline()
+	hc := pipe.HGetAll(ctx, keys.Batch(batchID))
+	importing := pipe.Exists(ctx, keys.BatchImportLock(batchID))
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("campaign: status of %s: %w", batchID, err)
 	}
+	h := hc.Val()
 	if len(h) == 0 {
 		return nil, ErrNotFound
 	}
@@ -131,7 +134,7 @@ func (m *Manager) status(ctx context.Context, batchID string) (*Progress, error)
 	}
 	cutoff := tasks.FormatTime(now.Add(-window))
 	recent := 0
-	err = m.scanJobs(ctx, keys.BatchJobs(batchID), []string{tasks.FieldStatus, tasks.FieldFinishedAt}, func(_ string, v []any) error {
+	err := m.scanJobs(ctx, keys.BatchJobs(batchID), []string{tasks.FieldStatus, tasks.FieldFinishedAt}, func(_ string, v []any) error {
 		st, _ := v[0].(string)
 		if st == "" {
 			p.Expired++
@@ -149,7 +152,11 @@ func (m *Manager) status(ctx context.Context, batchID string) (*Progress, error)
 	}
 	p.Rate = math.Round(float64(recent)/window.Seconds()*100) / 100
 	rem := p.Remaining()
-	p.Done = p.Total > 0 && rem == 0
+	// An import still writing may add jobs: not done yet, even with none so far.
+	p.Done = rem == 0 && importing.Val() == 0
+	if p.Done && p.State == StateActive {
+		p.State = StateDone
+	}
 	switch {
 	case rem == 0:
 		z := 0.0
@@ -223,7 +230,7 @@ func (p *Progress) Bar(width int) string {
 	bar := strings.Repeat("#", full) + strings.Repeat(".", width-full)
 	c := p.Counts
 	state := ""
-	if p.State != StateActive {
+	if p.State != StateActive && p.State != StateDone {
 		state = " " + strings.ToUpper(string(p.State))
 	}
 	return fmt.Sprintf("[%s] %5.1f%% %d/%d | ok %d failed %d canceled %d | running %d retrying %d queued %d | %s | ETA %s%s",

@@ -6,8 +6,9 @@
 // missing, and fails it instead under FACEIDQ_REQUIRE_REDIS=1. The Cluster also needs
 // redis-cli (redis-tools), for `redis-cli --cluster create`.
 //
-// The package's own tests run faceidq's producer and worker on both topologies: the
-// Sentinel test kills the master mid-run and measures what the failover cost.
+// The package's own tests run faceidq's producer, worker and campaigns on both
+// topologies: the Sentinel tests kill the master mid-run (also during a campaign) and
+// measure what the failover cost.
 package hatest
 
 import (

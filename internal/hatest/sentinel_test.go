@@ -38,7 +38,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a Sentinel-managed master mid-run (about 20 s)")
 	}
-	r := runFailover(t, 0)
+	r := runFailover(t, failoverOptions{})
 	// Two workers of concurrency 8: at most 16 calls can be in flight at the kill.
 	if r.lost != 0 || r.dups > 16 {
 		t.Errorf("with the replica in sync, %d acknowledged jobs were lost and %d tokens minted twice (at most 16 in flight)", r.lost, r.dups)
@@ -54,7 +54,7 @@ func TestSentinelFailoverWithLag(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a lagging Sentinel-managed master mid-run (about 60 s)")
 	}
-	r := runFailover(t, time.Second)
+	r := runFailover(t, failoverOptions{lag: time.Second})
 	if r.recovered != r.lost {
 		t.Errorf("%d acknowledged jobs were lost, and only %d re-submissions with their Idempotency-Key succeeded", r.lost, r.recovered)
 	}
@@ -65,23 +65,65 @@ func TestSentinelFailoverWithLag(t *testing.T) {
 	}
 }
 
+// TestSentinelFailoverWithLagAcked is TestSentinelFailoverWithLag with the producer
+// waiting for one replica to confirm each job (producer.Config.AckReplicas, the
+// FACEIDQ_ACK_REPLICAS of the API), two replicas both held back: a job is
+// acknowledged only once a replica has it, so no acknowledged job is lost (Submits
+// during the lag fail with a ReplicationError, and the client retries).
+func TestSentinelFailoverWithLagAcked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a lagging Sentinel-managed master mid-run (about 60 s)")
+	}
+	r := runFailover(t, failoverOptions{lag: time.Second, ackReplicas: 1})
+	if r.lost != 0 {
+		t.Errorf("%d acknowledged jobs were lost with AckReplicas 1; want none", r.lost)
+	}
+	if r.notReplicated == 0 {
+		t.Error("no Submit waited in vain for a replica while replication was held: the test did not exercise AckReplicas")
+	}
+}
+
+// failoverOptions configure runFailover.
+type failoverOptions struct {
+	// lag > 0 freezes the replication for that long just before the kill.
+	lag time.Duration
+	// ackReplicas is the producer's AckReplicas; with it the set has two replicas.
+	ackReplicas int
+}
+
 // failoverReport is what a failover cost.
 type failoverReport struct {
 	lost      int   // acknowledged jobs not final at the end (record or task gone)
 	recovered int   // lost jobs that succeeded when re-submitted with their Idempotency-Key
 	dups      int64 // upstream successes beyond one per succeeded job
 	okInLag   int64 // upstream successes while the replication was held
+	// notReplicated is the number of Submits that failed with a ReplicationError.
+	notReplicated int
 }
 
-// runFailover runs the failover scenario; lag > 0 freezes the replica for that long
-// just before the kill.
-func runFailover(t *testing.T, lag time.Duration) failoverReport {
+// runFailover runs the failover scenario.
+func runFailover(t *testing.T, o failoverOptions) failoverReport {
 	t.Helper()
-	set := hatest.StartSentinel(t, hatest.SentinelOptions{DataArgs: []string{"--appendonly", "yes", "--appendfsync", "everysec"}, Links: lag > 0})
+	lag := o.lag
+	replicas := 1
+	if o.ackReplicas > 0 {
+		replicas = 2 // one left to confirm writes once the other is promoted
+	}
+	set := hatest.StartSentinel(t, hatest.SentinelOptions{DataArgs: []string{"--appendonly", "yes", "--appendfsync", "everysec"},
+		Links: lag > 0, Replicas: replicas})
 	b := setup(t, set.URL())
 	b.startWorker(t)
 	b.startWorker(t)
 	old := set.Master()
+	prod := b.producer
+	if o.ackReplicas > 0 {
+		var err error
+		if prod, err = producer.New(producer.Config{Redis: b.rdb, AckReplicas: o.ackReplicas}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(prod.Close)
+	}
+	var notReplicated atomic.Int32
 
 	var (
 		mu        sync.Mutex
@@ -120,9 +162,12 @@ func runFailover(t *testing.T, lag time.Duration) failoverReport {
 			for {
 				start := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				j, _, err := b.producer.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: tasks.PriorityBatch},
+				j, _, err := prod.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: tasks.PriorityBatch},
 					producer.Options{IdempotencyKey: key})
 				cancel()
+				if errors.Is(err, producer.ErrNotReplicated) {
+					notReplicated.Add(1)
+				}
 				if err == nil {
 					mu.Lock()
 					subs = append(subs, submitted{key: key, id: j.JobId, phase: int(phase.Load())})
@@ -160,7 +205,9 @@ func runFailover(t *testing.T, lag time.Duration) failoverReport {
 	if lag > 0 {
 		// Hold the replication stream: the master keeps acknowledging writes that the
 		// replica does not receive.
-		set.Links[0].Hold()
+		for _, l := range set.Links {
+			l.Hold()
+		}
 		before = b.sim.Stats().ByCode["OK"]
 		waittest.Until(t, 10*time.Second, "jobs to finish while the replica lags", func() bool {
 			return b.sim.Stats().ByCode["OK"] >= before+int64(lag.Seconds()*20*0.8)
@@ -171,7 +218,9 @@ func runFailover(t *testing.T, lag time.Duration) failoverReport {
 	killedAt := time.Now()
 	old.Kill()
 	if lag > 0 {
-		set.Links[0].Cut() // what the master sent in the lag never arrives
+		for _, l := range set.Links {
+			l.Cut() // what the master sent in the lag never arrives
+		}
 	}
 	waittest.Until(t, 30*time.Second, "the sentinels to promote the replica", func() bool {
 		a, err := set.MasterAddr(context.Background())
@@ -231,7 +280,7 @@ func runFailover(t *testing.T, lag time.Duration) failoverReport {
 		var again []string
 		for _, i := range pending {
 			extra := all[i].key
-			j, _, err := b.producer.Submit(context.Background(), &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: tasks.PriorityBatch},
+			j, _, err := prod.Submit(context.Background(), &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: tasks.PriorityBatch},
 				producer.Options{IdempotencyKey: all[i].key})
 			if err != nil {
 				t.Logf("re-submit %s: %v", all[i].key, err)
@@ -282,7 +331,8 @@ func runFailover(t *testing.T, lag time.Duration) failoverReport {
 	if st.MaxAdmittedInAnySecond > 20 {
 		t.Errorf("simulator admitted %d in one second", st.MaxAdmittedInAnySecond)
 	}
-	r := failoverReport{lost: notFinal, recovered: recovered, dups: dups}
+	r := failoverReport{lost: notFinal, recovered: recovered, dups: dups, notReplicated: int(notReplicated.Load())}
+	t.Logf("producer: AckReplicas %d; %d Submits not confirmed by replicas", o.ackReplicas, r.notReplicated)
 	if lag > 0 {
 		r.okInLag = okAtKill - before
 	}

@@ -55,6 +55,7 @@ func setup(t *testing.T, url string) *bundle {
 	if b.producer, err = producer.New(producer.Config{Redis: b.rdb}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.producer.Close)
 	b.results = b.producer.Results()
 	return b
 }

@@ -1,7 +1,9 @@
 // Package keys builds every Redis key and channel name faceidq uses, in one place.
 //
-// Keys that a Lua script touches together share a hash tag ({…}) so they live in one
-// Redis Cluster slot. The result hash and the done channel are part of the public
+// Keys that a Lua script or a MULTI touches together share a hash tag ({…}) so they
+// live in one Redis Cluster slot: every key of one campaign carries {BatchId}. Keys
+// without a tag (job records, global sets) are never combined with others in one
+// script or MULTI. The result hash and the done channel are part of the public
 // contract (product spec: "Results in Redis") and never change shape.
 package keys
 
@@ -41,10 +43,13 @@ const Pipeline = Prefix + "pipeline"
 const PipelineEvents = Prefix + "pipeline:events"
 
 // Batch is the hash describing campaign batchID.
-func Batch(batchID string) string { return Prefix + "batch:" + batchID }
+// Every key of the campaign shares its hash tag {batchID}.
+func Batch(batchID string) string { return batchKey(batchID) }
+
+func batchKey(batchID string) string { return Prefix + "batch:{" + batchID + "}" }
 
 // BatchJobs is the list of the JobIds of campaign batchID, in import order.
-func BatchJobs(batchID string) string { return Prefix + "batch:" + batchID + ":jobs" }
+func BatchJobs(batchID string) string { return batchKey(batchID) + ":jobs" }
 
 // BatchName maps a campaign name to its BatchId.
 func BatchName(name string) string { return Prefix + "batchname:" + name }
@@ -71,23 +76,23 @@ const ProbeLock = Prefix + "pipeline:probe"
 // BatchRows is the hash mapping each row key of campaign batchID to the JobId (or, in
 // link mode, the LinkId) made for it: re-importing a row finds it there and creates
 // nothing.
-func BatchRows(batchID string) string { return Prefix + "batch:" + batchID + ":rows" }
+func BatchRows(batchID string) string { return batchKey(batchID) + ":rows" }
 
 // BatchRerun is the list of the JobIds of campaign batchID that were reopened for a
 // re-run, in the order they were reopened; the feeder feeds it before BatchJobs.
-func BatchRerun(batchID string) string { return Prefix + "batch:" + batchID + ":rerun" }
+func BatchRerun(batchID string) string { return batchKey(batchID) + ":rerun" }
 
 // BatchImages is the hash mapping the JobIds of campaign batchID whose image is not
 // in Redis yet to the source the feeder loads it from (a file path or a row of the
 // imported file).
-func BatchImages(batchID string) string { return Prefix + "batch:" + batchID + ":images" }
+func BatchImages(batchID string) string { return batchKey(batchID) + ":images" }
 
 // BatchLinks is the list of the LinkIds of a link-mode campaign, in import order.
-func BatchLinks(batchID string) string { return Prefix + "batch:" + batchID + ":links" }
+func BatchLinks(batchID string) string { return batchKey(batchID) + ":links" }
 
 // BatchFeedLock is held by the process feeding campaign batchID when that campaign
 // is fed by its importing process (its images are files only that process sees).
-func BatchFeedLock(batchID string) string { return Prefix + "batch:" + batchID + ":feedlock" }
+func BatchFeedLock(batchID string) string { return batchKey(batchID) + ":feedlock" }
 
 // BatchesActive is the set of the BatchIds that may have jobs left to feed.
 const BatchesActive = Prefix + "batches:active"
@@ -101,8 +106,12 @@ const FeederLock = Prefix + "feed:lock"
 
 // BatchImportLock is held by the import writing into campaign batchID, so that two
 // imports of one campaign do not run at once.
-func BatchImportLock(batchID string) string { return Prefix + "batch:" + batchID + ":importlock" }
+func BatchImportLock(batchID string) string { return batchKey(batchID) + ":importlock" }
 
 // UpstreamDown is set while the upstream is unreachable (network errors, 5xx pages),
 // so that the first success after an outage runs the jobs waiting in backoff at once.
 const UpstreamDown = Prefix + "upstream:down"
+
+// Acks is a counter the producer increments on the connection of its WAIT for
+// replicas (producer.Config.AckReplicas): WAIT confirms that connection's writes.
+const Acks = Prefix + "acks"

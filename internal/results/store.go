@@ -2,9 +2,11 @@
 // keys.Result(JobId) whose layout is part of the public contract (tasks.Field*), and the
 // keys.Done channel on which the JobId of every final job is published.
 //
-// State changes are atomic Lua scripts that never move a final job back (a duplicate
-// run after a crash cannot overwrite a result). A final record expires after the
-// configured TTL; a record that is not final never expires, so no accepted job is lost.
+// Store is the only place a job changes state (running, retrying, final, canceled,
+// reopened for a re-run): atomic one-key Lua scripts that never move a final job back
+// (a duplicate run after a crash cannot overwrite a result), except Reopen. A final
+// record expires after the configured TTL; a record that is not final never expires,
+// so no accepted job is lost.
 package results
 
 import (
@@ -234,15 +236,17 @@ type Final struct {
 
 // finish makes a record final, sets its TTL and publishes its JobId, atomically.
 // KEYS[1] record; ARGV[1] TTL ms, ARGV[2] JobId, ARGV[3] the done channel (a channel
-// is not a key: passing it in KEYS would break Redis Cluster), ARGV[4..] field/value
-// pairs. Returns 1 when it changed the record, 0 when it was final
-// already, -1 when missing.
+// is not a key: passing it in KEYS would break Redis Cluster), ARGV[4] "1" to leave a
+// running job alone (cancel), ARGV[5..] field/value pairs. Returns 1 when it changed
+// the record, 0 when it was final already, 2 when it is running and ARGV[4] is "1",
+// -1 when missing.
 var finish = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'Status')
 if not st then return -1 end
 if st == 'succeeded' or st == 'failed' or st == 'canceled' then return 0 end
+if ARGV[4] == '1' and st == 'running' then return 2 end
 redis.call('HDEL', KEYS[1], 'BizToken', 'VerificationURL', 'ExpiresAt', 'ErrorCode', 'ErrorMessage', 'RequestId')
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
@@ -252,11 +256,56 @@ return 1
 // on keys.Done. It returns changed=false, without error, when the job was final
 // already (a duplicate run), and ErrNotFound when the record is missing.
 func (s *Store) Finish(ctx context.Context, jobID string, f Final) (changed bool, err error) {
+	n, err := s.finish(ctx, jobID, f, false)
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// CancelOutcome says what Cancel did.
+type CancelOutcome int
+
+// Cancel outcomes.
+const (
+	// Canceled: the job had not started and is now final with status canceled.
+	Canceled CancelOutcome = iota + 1
+	// Running: the job has started; it finishes on its own.
+	Running
+	// AlreadyFinal: the job was final already; nothing changed.
+	AlreadyFinal
+)
+
+// CodeCanceled is the ErrorCode of a job canceled before it started.
+const CodeCanceled = "FailedOperation.Canceled"
+
+// Cancel makes job jobID final with status canceled if it has not started (queued, or
+// retrying between attempts), as Finish does (TTL, keys.Done). A worker already
+// holding a rate slot for it finds the job final when it marks it running and drops
+// its answer: the canceled outcome stands. ErrNotFound when the record is missing.
+func (s *Store) Cancel(ctx context.Context, jobID, reason string) (CancelOutcome, error) {
+	n, err := s.finish(ctx, jobID, Final{Status: tasks.StatusCanceled, ErrorCode: CodeCanceled, ErrorMessage: reason}, true)
+	switch {
+	case err != nil:
+		return 0, err
+	case n == 1:
+		return Canceled, nil
+	case n == 2:
+		return Running, nil
+	}
+	return AlreadyFinal, nil
+}
+
+func (s *Store) finish(ctx context.Context, jobID string, f Final, notStarted bool) (int, error) {
 	if !f.Status.Final() {
-		return false, fmt.Errorf("results: finish %s: %q is not a final state", jobID, f.Status)
+		return 0, fmt.Errorf("results: finish %s: %q is not a final state", jobID, f.Status)
 	}
 	now := tasks.FormatTime(s.now())
-	argv := []any{s.ttl.Milliseconds(), jobID, keys.Done,
+	flag := "0"
+	if notStarted {
+		flag = "1"
+	}
+	argv := []any{s.ttl.Milliseconds(), jobID, keys.Done, flag,
 		tasks.FieldStatus, string(f.Status), tasks.FieldUpdatedAt, now, tasks.FieldFinishedAt, now}
 	if f.BizToken != "" {
 		argv = append(argv, tasks.FieldBizToken, f.BizToken)
@@ -275,12 +324,12 @@ func (s *Store) Finish(ctx context.Context, jobID string, f Final) (changed bool
 	}
 	n, err := finish.Run(ctx, s.rdb, []string{keys.Result(jobID)}, argv...).Int()
 	if err != nil {
-		return false, fmt.Errorf("results: finish %s: %w", jobID, err)
+		return 0, fmt.Errorf("results: finish %s: %w", jobID, err)
 	}
 	if n == -1 {
-		return false, ErrNotFound
+		return 0, ErrNotFound
 	}
-	return n == 1, nil
+	return n, nil
 }
 
 // reopen puts a failed or canceled job back to queued for a re-run and removes its TTL.

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,10 +36,15 @@ type commit struct {
 type committer struct {
 	rdb redis.UniversalClient
 	in  chan *commit
+	wg  sync.WaitGroup
+
+	mu     sync.RWMutex // held for reading while sending on in
+	closed bool
 }
 
 func newCommitter(rdb redis.UniversalClient) *committer {
 	c := &committer{rdb: rdb, in: make(chan *commit, commitWriters*commitMax)}
+	c.wg.Add(commitWriters)
 	for range commitWriters {
 		go c.loop()
 	}
@@ -47,35 +53,62 @@ func newCommitter(rdb redis.UniversalClient) *committer {
 
 // do queues its commands on a shared pipeline and returns once the pipeline ran.
 // Each caller reads its own commands' results (a transport error is set on every
-// command; another caller's failed command does not concern it).
+// command; another caller's failed command does not concern it). After close, it
+// runs its own pipeline.
 func (c *committer) do(queue func(pipe redis.Pipeliner)) {
 	cm := &commit{queue: queue, done: make(chan struct{})}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		c.run([]*commit{cm})
+		return
+	}
 	c.in <- cm
+	c.mu.RUnlock()
 	<-cm.done
 }
 
+// close stops the writers once the writes queued so far are sent.
+func (c *committer) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.in)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
 func (c *committer) loop() {
+	defer c.wg.Done()
 	batch := make([]*commit, 0, commitMax)
 	for first := range c.in {
 		batch = append(batch[:0], first)
 	gather:
 		for len(batch) < commitMax {
 			select {
-			case cm := <-c.in:
+			case cm, ok := <-c.in:
+				if !ok {
+					break gather
+				}
 				batch = append(batch, cm)
 			default:
 				break gather
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		pipe := c.rdb.Pipeline()
-		for _, cm := range batch {
-			cm.queue(pipe)
-		}
-		_, _ = pipe.Exec(ctx) // results are read from each command
-		cancel()
-		for _, cm := range batch {
-			close(cm.done)
-		}
+		c.run(batch)
+	}
+}
+
+func (c *committer) run(batch []*commit) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	pipe := c.rdb.Pipeline()
+	for _, cm := range batch {
+		cm.queue(pipe)
+	}
+	_, _ = pipe.Exec(ctx) // results are read from each command
+	for _, cm := range batch {
+		close(cm.done)
 	}
 }
