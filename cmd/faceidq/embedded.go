@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/faceidq/faceidq/internal/campaign"
+	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -86,7 +87,12 @@ func countLostWork(ctx context.Context, rdb redis.UniversalClient) (lostWork, er
 			w.queued += n
 		}
 	}
-	cm, err := campaign.New(campaign.Config{Redis: rdb})
+	p, err := producer.New(producer.Config{Redis: rdb})
+	if err != nil {
+		return w, err
+	}
+	defer p.Close()
+	cm, err := campaign.New(campaign.Config{Redis: rdb, Producer: p})
 	if err != nil {
 		return w, err
 	}

@@ -82,11 +82,12 @@ func campaignSetup(t *testing.T, mod func(*Config)) (*API, *testBundle, *fakeClo
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	m, err := campaign.New(campaign.Config{Redis: rdb, Now: clock.Now, Mint: mint, Waiter: w})
+	p, err := producer.New(producer.Config{Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := producer.New(producer.Config{Redis: rdb})
+	t.Cleanup(p.Close)
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: p, Now: clock.Now, Mint: mint, Waiter: w})
 	if err != nil {
 		t.Fatal(err)
 	}
