@@ -349,8 +349,8 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 // benchWebhookSecret signs the benchmark's webhooks (a fixed, public test value).
 const benchWebhookSecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
-// limiterSpread reads the delay spread shared in the faceidq limiter's hash (0 for
-// an asynq mode, which has none).
+// limiterSpread reads the delay spread shared in the faceidq limiter's hash (0 when
+// there is none).
 func (e *runEnv) limiterSpread(ctx context.Context) time.Duration {
 	ks, _ := e.rdb.Keys(ctx, "faceidq:{limiter:*").Result()
 	if len(ks) == 0 {
