@@ -1,5 +1,6 @@
-// Command faceidq-bench measures faceidq's pipeline against the upstream simulator and
-// plain asynq as the baseline (package internal/bench; method in docs/benchmarks.md).
+// Command faceidq-bench measures faceidq's pipeline against the upstream simulator, side
+// by side with asynq + a shared redis_rate limiter and asynq's wiki recipe (package
+// internal/bench; method in docs/benchmarks.md).
 //
 //	go run ./cmd/faceidq-bench -workers 3 -duration 20s
 package main
@@ -23,13 +24,16 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "baseline-worker" {
 		os.Exit(baselineWorker(ctx, os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "redis-rate-worker" {
+		os.Exit(redisRateWorker(ctx, os.Args[2:]))
+	}
 	os.Exit(run(ctx, os.Args[1:]))
 }
 
 func run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("faceidq-bench", flag.ContinueOnError)
 	workers := fs.String("workers", "1,3,8", "worker process counts")
-	modes := fs.String("modes", "faceidq,asynq", "what to measure: faceidq and/or asynq (the baseline)")
+	modes := fs.String("modes", strings.Join(bench.Modes, ","), "what to measure: faceidq, redis_rate (asynq + a shared GCRA limiter), asynq-wiki (asynq's wiki recipe; alias asynq)")
 	profiles := fs.String("profiles", "steady,varying", "latency profiles: steady (30ms), varying (30±20ms)")
 	duration := fs.Duration("duration", 60*time.Second, "measured time per scenario")
 	warmup := fs.Duration("warmup", 5*time.Second, "unmeasured time before it")
@@ -46,6 +50,11 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "faceidq-bench: -workers:", err)
 		return 2
 	}
+	modeList, err := bench.ParseModes(*modes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faceidq-bench: -modes:", err)
+		return 2
+	}
 	dir, err := os.MkdirTemp("", "faceidq-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faceidq-bench:", err)
@@ -54,7 +63,7 @@ func run(ctx context.Context, args []string) int {
 	defer os.RemoveAll(dir)
 	self, _ := os.Executable()
 	o := bench.Options{
-		Workers: counts, Modes: strings.Split(*modes, ","), Profiles: strings.Split(*profiles, ","),
+		Workers: counts, Modes: modeList, Profiles: strings.Split(*profiles, ","),
 		Duration: *duration, Warmup: *warmup, Backlog: *backlog, InteractiveEvery: *every, Rate: 20,
 		Concurrency: *concurrency, FaceidqBin: *bin, Self: self, Dir: dir, Log: os.Stderr, WebhookDelay: *webhookDelay,
 	}
@@ -78,6 +87,23 @@ func baselineWorker(ctx context.Context, args []string) int {
 	}
 	if err := bench.RunBaseline(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline-worker:", err)
+		return 1
+	}
+	return 0
+}
+
+func redisRateWorker(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("redis-rate-worker", flag.ContinueOnError)
+	o := bench.RedisRateOptions{SecretID: os.Getenv("TENCENTCLOUD_SECRET_ID"), SecretKey: os.Getenv("TENCENTCLOUD_SECRET_KEY")}
+	fs.StringVar(&o.RedisURL, "redis", "", "Redis URL")
+	fs.StringVar(&o.Endpoint, "endpoint", "", "upstream endpoint")
+	fs.IntVar(&o.Rate, "rate", 20, "whole budget, shared by every process")
+	fs.IntVar(&o.Concurrency, "concurrency", 10, "jobs at once")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := bench.RunRedisRate(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "redis-rate-worker:", err)
 		return 1
 	}
 	return 0

@@ -15,7 +15,7 @@ import (
 	"github.com/faceidq/faceidq/tasks"
 )
 
-// BaselineOptions configures one baseline worker process: plain asynq used the way
+// BaselineOptions configures one asynq-wiki worker process: plain asynq used the way
 // its wiki recommends for rate limiting (a per-process golang.org/x/time/rate
 // limiter, a RateLimitError that is not a failure and is retried after a random
 // 0-10 s, weighted queues).
@@ -34,7 +34,7 @@ type rateLimitError struct{ retryIn time.Duration }
 
 func (e *rateLimitError) Error() string { return fmt.Sprintf("rate limited, retry in %v", e.retryIn) }
 
-// RunBaseline runs one baseline worker until ctx ends.
+// RunBaseline runs one asynq-wiki worker until ctx ends.
 func RunBaseline(ctx context.Context, o BaselineOptions) error {
 	opt, err := redis.ParseURL(o.RedisURL)
 	if err != nil {
@@ -64,17 +64,13 @@ func RunBaseline(ctx context.Context, o BaselineOptions) error {
 		},
 		LogLevel: asynq.FatalLevel,
 	})
+	apply := applyHandler(client)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeApplyToken, func(ctx context.Context, t *asynq.Task) error {
 		if !limiter.Allow() {
 			return &rateLimitError{retryIn: time.Duration(rand.IntN(10)) * time.Second}
 		}
-		p, err := tasks.DecodeApplyPayload(t.Payload())
-		if err != nil {
-			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-		}
-		_, err = client.Apply(ctx, p.Region, &p.Input)
-		return err
+		return apply(ctx, t)
 	})
 	if err := srv.Start(mux); err != nil {
 		return err
@@ -82,4 +78,16 @@ func RunBaseline(ctx context.Context, o BaselineOptions) error {
 	<-ctx.Done()
 	srv.Shutdown()
 	return nil
+}
+
+// applyHandler makes the upstream call of one apply task, the same for every asynq mode.
+func applyHandler(client *faceid.Client) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		p, err := tasks.DecodeApplyPayload(t.Payload())
+		if err != nil {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		_, err = client.Apply(ctx, p.Region, &p.Input)
+		return err
+	}
 }

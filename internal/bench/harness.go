@@ -1,7 +1,8 @@
 // Package bench is the pipeline benchmark harness behind cmd/faceidq-bench: it runs a real
 // redis-server, the upstream simulator and N worker processes (internal/proctest), and
-// measures at the simulator what the upstream would see, next to plain asynq as the
-// baseline. The method and the figures are in docs/benchmarks.md.
+// measures at the simulator what the upstream would see, for faceidq and two asynq
+// alternatives (a shared GCRA limiter, the wiki's per-process recipe). The method and the
+// figures are in docs/benchmarks.md.
 package bench
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,10 +44,37 @@ var Profiles = map[string]Profile{
 	"varying": {Name: "30±20ms", Latency: 30 * time.Millisecond, Jitter: 20 * time.Millisecond},
 }
 
+// The modes a run compares.
+const (
+	ModeFaceidq   = "faceidq"    // faceidq's own worker processes
+	ModeRedisRate = "redis_rate" // asynq + one shared GCRA limiter in Redis (RunRedisRate)
+	ModeAsynqWiki = "asynq-wiki" // asynq + the wiki's per-process limiter (RunBaseline)
+)
+
+// Modes is every mode, in the order a default run measures them.
+var Modes = []string{ModeFaceidq, ModeRedisRate, ModeAsynqWiki}
+
+// ParseModes parses "faceidq,redis_rate,asynq-wiki" into mode names; "asynq", the wiki
+// recipe's old name, is accepted for asynq-wiki.
+func ParseModes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		m := strings.TrimSpace(f)
+		if m == "asynq" {
+			m = ModeAsynqWiki
+		}
+		if !slices.Contains(Modes, m) {
+			return nil, fmt.Errorf("bench: unknown mode %q (want %s)", f, strings.Join(Modes, ", "))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 // Options configures a run.
 type Options struct {
 	Workers          []int         // worker process counts, e.g. 1, 3, 8
-	Modes            []string      // "faceidq", "asynq"
+	Modes            []string      // of Modes (see ParseModes)
 	Profiles         []string      // keys of Profiles
 	Duration         time.Duration // measured time per scenario
 	Warmup           time.Duration // unmeasured time before it
@@ -54,7 +83,7 @@ type Options struct {
 	Rate             int           // upstream limit
 	Concurrency      int           // per worker process
 	FaceidqBin       string        // the faceidq binary (built when empty)
-	Self             string        // this harness's binary, for baseline workers
+	Self             string        // this harness's binary, for the asynq modes' workers
 	WebhookDelay     time.Duration // when set, every faceidq job has a webhook to a receiver this slow
 	Dir              string        // scratch directory
 	Log              io.Writer     // progress lines
@@ -78,6 +107,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	modes, err := ParseModes(strings.Join(o.Modes, ","))
+	if err != nil {
+		return err
+	}
+	o.Modes = modes
 	red, err := redisproc.Start(redisproc.Options{Dir: o.Dir})
 	if err != nil {
 		return err
@@ -180,7 +214,7 @@ func (e *runEnv) reset(ctx context.Context) error {
 type enqueuer func(ctx context.Context, prio tasks.Priority, extra string) error
 
 func (e *runEnv) enqueuer(mode string) (enqueuer, func(), error) {
-	if mode == "faceidq" {
+	if mode == ModeFaceidq {
 		p, err := producer.New(producer.Config{Redis: e.rdb,
 			CheckCallbackURL: func(context.Context, string) error { return nil }})
 		if err != nil {
@@ -211,14 +245,23 @@ func (e *runEnv) startWorkers(ctx context.Context, mode string, n int) ([]*proct
 	for i := 0; i < n; i++ {
 		id, key := e.sim.Credential()
 		env := map[string]string{"TENCENTCLOUD_SECRET_ID": id, "TENCENTCLOUD_SECRET_KEY": key}
-		bin, args := e.o.Self, []string{"baseline-worker", "-redis", e.red.URL(), "-endpoint", e.endpoint,
-			"-rate", strconv.Itoa(e.o.Rate), "-processes", strconv.Itoa(n), "-concurrency", strconv.Itoa(e.o.Concurrency)}
-		if mode == "faceidq" {
+		var bin string
+		var args []string
+		switch mode {
+		case ModeAsynqWiki:
+			bin, args = e.o.Self, []string{"baseline-worker", "-redis", e.red.URL(), "-endpoint", e.endpoint,
+				"-rate", strconv.Itoa(e.o.Rate), "-processes", strconv.Itoa(n), "-concurrency", strconv.Itoa(e.o.Concurrency)}
+		case ModeRedisRate:
+			bin, args = e.o.Self, []string{"redis-rate-worker", "-redis", e.red.URL(), "-endpoint", e.endpoint,
+				"-rate", strconv.Itoa(e.o.Rate), "-concurrency", strconv.Itoa(e.o.Concurrency)}
+		case ModeFaceidq:
 			bin, args = e.o.FaceidqBin, []string{"worker", "--concurrency", strconv.Itoa(e.o.Concurrency)}
 			env["REDIS_URL"], env["FACEIDQ_ENDPOINT"], env["FACEIDQ_RATE"] = e.red.URL(), e.endpoint, strconv.Itoa(e.o.Rate)
 			if e.callback != "" {
 				env["FACEIDQ_WEBHOOK_SECRET"], env["FACEIDQ_WEBHOOK_ALLOW"] = benchWebhookSecret, "127.0.0.1/32"
 			}
+		default:
+			return procs, fmt.Errorf("bench: unknown mode %q", mode)
 		}
 		name := fmt.Sprintf("%s-%d-%d", mode, n, i)
 		logf, err := os.Create(filepath.Join(e.o.Dir, name+".log"))
@@ -287,7 +330,9 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 			}
 		}
 	}
-	row.Spread = e.limiterSpread(ctx)
+	if mode == ModeFaceidq {
+		row.Spread = e.limiterSpread(ctx)
+	}
 	stopWorkers(cmds)
 	cmds = nil
 	st := e.sim.Stats()
@@ -304,8 +349,8 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 // benchWebhookSecret signs the benchmark's webhooks (a fixed, public test value).
 const benchWebhookSecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
-// limiterSpread reads the delay spread shared in the faceidq limiter's hash (0 for
-// the baseline, which has none).
+// limiterSpread reads the delay spread shared in the faceidq limiter's hash (0 when
+// there is none).
 func (e *runEnv) limiterSpread(ctx context.Context) time.Duration {
 	ks, _ := e.rdb.Keys(ctx, "faceidq:{limiter:*").Result()
 	if len(ks) == 0 {
@@ -341,12 +386,12 @@ func (e *runEnv) idlePickup(ctx context.Context) ([]time.Duration, error) {
 	if err := e.reset(ctx); err != nil {
 		return nil, err
 	}
-	enq, done, err := e.enqueuer("faceidq")
+	enq, done, err := e.enqueuer(ModeFaceidq)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	cmds, err := e.startWorkers(ctx, "faceidq", 1)
+	cmds, err := e.startWorkers(ctx, ModeFaceidq, 1)
 	defer stopWorkers(cmds)
 	if err != nil {
 		return nil, err
@@ -377,9 +422,13 @@ func writeTable(out io.Writer, o Options, rows []Row, idle []time.Duration) {
 	fmt.Fprintln(out, "| mode | workers | latency | calls/s | utilization | max in any 1 s | RequestLimitExceeded | interactive wait p50 | p95 | limiter spread |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Fprintf(out, "| %s | %d | %s | %.2f | %.1f%% | %d | %d | %v | %v | %v |\n", r.Mode, r.Workers, r.Profile,
+		spread := "n/a"
+		if r.Mode == ModeFaceidq {
+			spread = r.Spread.Round(100 * time.Microsecond).String()
+		}
+		fmt.Fprintf(out, "| %s | %d | %s | %.2f | %.1f%% | %d | %d | %v | %v | %s |\n", r.Mode, r.Workers, r.Profile,
 			float64(r.OK)/o.Duration.Seconds(), 100*r.Util, r.MaxInAnySecond, r.RequestLimitExceeded,
-			r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), r.Spread.Round(100*time.Microsecond))
+			r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), spread)
 	}
 	fmt.Fprintf(out, "\nidle pickup (faceidq, 1 worker, no network latency, enqueue → upstream arrival, %d jobs): p50 %v, p95 %v\n",
 		len(idle), quantile(idle, 0.5).Round(time.Millisecond), quantile(idle, 0.95).Round(time.Millisecond))
