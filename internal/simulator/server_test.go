@@ -90,7 +90,7 @@ func TestChecks(t *testing.T) {
 		{name: "account error", faults: Faults{AccountError: "UnauthorizedOperation.Arrears"}, want: "UnauthorizedOperation.Arrears"},
 		{name: "account error after signature", call: call{cred: other}, faults: Faults{AccountError: "UnauthorizedOperation.Arrears"}, want: "AuthFailure.SignatureFailure"},
 		{name: "account error before action", call: call{headers: map[string]string{"X-TC-Action": "DescribeInstances"}}, faults: Faults{AccountError: "UnauthorizedOperation.Nonactivated"}, want: "UnauthorizedOperation.Nonactivated"},
-		{name: "other action", call: call{headers: map[string]string{"X-TC-Action": "GetWebVerificationResultIntl"}}, want: "InvalidAction"},
+		{name: "other action", call: call{headers: map[string]string{"X-TC-Action": "DetectAuth"}}, want: "InvalidAction"},
 		{name: "no action", call: call{headers: map[string]string{"X-TC-Action": ""}}, want: "MissingParameter"},
 		{name: "other version", call: call{headers: map[string]string{"X-TC-Version": "2017-03-12"}}, want: "NoSuchVersion"},
 		{name: "no version", call: call{headers: map[string]string{"X-TC-Version": ""}}, want: "MissingParameter"},
