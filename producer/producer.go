@@ -51,6 +51,10 @@ type Config struct {
 	// CheckCallbackURL validates a job's CallbackURL. When nil, webhooks are off and a
 	// job with a CallbackURL is refused with an error that says so.
 	CheckCallbackURL func(ctx context.Context, url string) error
+	// ReturnBase is faceidq's public base URL (FACEIDQ_PUBLIC_URL). Set, a job with
+	// FetchResult is minted with <ReturnBase>/v1/return/<JobId> as RedirectURL, and
+	// its own RedirectURL is kept for the return page's redirect. Defaults to none.
+	ReturnBase string
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -125,6 +129,7 @@ type Options struct {
 
 // prepared is a validated request ready to be written.
 type prepared struct {
+	returnURL   string // the caller's RedirectURL of a FetchResult job, when replaced
 	jobID       string
 	payload     *tasks.ApplyPayload
 	encoded     []byte
@@ -180,6 +185,7 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 	if pr.image != "" {
 		pr.payload.ImageRef = images.Ref(pr.image)
 	}
+	pr.payload.FetchResult = r.FetchResult
 	var err error
 	if pr.encoded, err = pr.payload.Encode(); err != nil {
 		return nil, err
@@ -187,6 +193,7 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 	if opts.IdempotencyKey != "" {
 		pr.fingerprint = fingerprint(pr.payload)
 	}
+	p.returnPage(pr)
 	return pr, nil
 }
 
@@ -261,6 +268,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	var claimed *redis.Cmd
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
+		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
 				pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
@@ -291,6 +299,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	if pr.payload.CallbackURL != "" {
 		job.Webhook = &tasks.Webhook{URL: pr.payload.CallbackURL, Status: "pending"}
 	}
+	job.FetchResult = pr.payload.FetchResult
 	return job, true, nil
 }
 

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -29,4 +32,31 @@ func (p *Producer) Fetch(ctx context.Context, jobID, trigger string, prio tasks.
 		return fmt.Errorf("producer: enqueue fetch of %s: %w", jobID, err)
 	}
 	return nil
+}
+
+// returnPage gives a FetchResult job faceidq's return page as the upstream's
+// RedirectURL when Config.ReturnBase is set (after the idempotency fingerprint,
+// which must not depend on the JobId).
+func (p *Producer) returnPage(pr *prepared) {
+	if !pr.payload.FetchResult || p.cfg.ReturnBase == "" || pr.payload.Input.RedirectURL == nil {
+		return
+	}
+	pr.returnURL = *pr.payload.Input.RedirectURL
+	ret := strings.TrimRight(p.cfg.ReturnBase, "/") + "/v1/return/" + pr.jobID
+	pr.payload.Input.RedirectURL = &ret
+	if b, err := pr.payload.Encode(); err == nil {
+		pr.encoded = b
+	}
+}
+
+// fetchResultCmd writes a FetchResult job's record fields with its creation.
+func (p *Producer) fetchResultCmd(ctx context.Context, pipe redis.Pipeliner, pr *prepared) {
+	if !pr.payload.FetchResult {
+		return
+	}
+	fields := []any{tasks.FieldFetchResult, "1"}
+	if pr.returnURL != "" {
+		fields = append(fields, tasks.FieldReturnURL, pr.returnURL)
+	}
+	pipe.HSet(ctx, keys.Result(pr.jobID), fields...)
 }

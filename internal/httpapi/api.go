@@ -134,6 +134,7 @@ func New(cfg Config) (*API, error) {
 	a.hub.start()
 	a.handle("POST /v1/tokens", a.postToken)
 	a.handle("GET /v1/tokens/{JobId}", a.getToken)
+	a.mountVerification()
 	a.handle("GET /v1/pipeline", a.getPipeline)
 	a.handle("POST /v1/pipeline/pause", a.pausePipeline)
 	a.handle("POST /v1/pipeline/resume", a.resumePipeline)
