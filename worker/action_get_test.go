@@ -7,7 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
 	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -149,4 +154,38 @@ func TestGetAction(t *testing.T) {
 			t.Fatal("fetch of a job without a token accepted")
 		}
 	})
+}
+
+// TestGetKeepOCR: OCR text is recorded only with Config.VerifyKeepOCR.
+func TestGetKeepOCR(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		m := redistest.Mini(t)
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		w, err := New(Config{Redis: rdb, Upstream: &fakeUpstream{}, Limiter: &freeLimiter{}, VerifyKeepOCR: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		id := tasks.NewJobID()
+		if err := w.results.Create(ctx, results.NewRecord{JobID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.results.Finish(ctx, id, results.Final{Status: tasks.StatusSucceeded, BizToken: "tok"}); err != nil {
+			t.Fatal(err)
+		}
+		name := `{"Name":"CHAN TAI MAN"}`
+		r := &faceid.GetWebVerificationResultIntlResponseParams{ErrorCode: code(0), OCRResult: []*faceid.OCRResult{{CardInfo: &name}}}
+		task := &getTask{GetPayload: &tasks.GetPayload{JobID: id, Trigger: tasks.TriggerNow}, mintedAt: time.Now()}
+		if err := (getAction{w}).succeed(ctx, task, r, zerolog.Nop()); err != nil {
+			t.Fatal(err)
+		}
+		j, err := w.results.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept := strings.Contains(string(j.Verification.OCRResult), "CHAN TAI MAN"); kept != keep || j.Verification.Status != tasks.VerificationPassed {
+			t.Fatalf("keep %v: verification %+v", keep, j.Verification)
+		}
+		_ = rdb.Close()
+	}
 }
