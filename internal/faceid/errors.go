@@ -156,14 +156,11 @@ var classes = map[string]Class{
 	"RequestLimitExceeded.UinLimitExceeded":             RateLimited,
 
 	// --- Permanent: the request itself is wrong or cannot be served.
-	"InvalidParameter":                         Permanent,
-	"InvalidParameter.EngineImageDecodeFailed": Permanent,
-	"InvalidParameterValue":                    Permanent,
-	"InvalidParameterValue.BizTokenExpired":    Permanent,
-	"InvalidParameterValue.BizTokenIllegal":    Permanent,
-	// GetWebVerificationResultIntl: a token the upstream does not know; asking
-	// again asks about the same token (TokenEnded: the verification is "expired").
-	"FailedOperation.InvalidTokenParameter":            Permanent,
+	"InvalidParameter":                                 Permanent,
+	"InvalidParameter.EngineImageDecodeFailed":         Permanent,
+	"InvalidParameterValue":                            Permanent,
+	"InvalidParameterValue.BizTokenExpired":            Permanent,
+	"InvalidParameterValue.BizTokenIllegal":            Permanent,
 	"InvalidParameterValue.InvalidFileContentSize":     Permanent,
 	"InvalidParameterValue.InvalidParameterValueLimit": Permanent,
 	"MissingParameter":                                 Permanent,

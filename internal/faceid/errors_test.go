@@ -48,7 +48,6 @@ var wantClasses = map[string]Class{
 	"InvalidParameterValue":                            Permanent,
 	"InvalidParameterValue.BizTokenExpired":            Permanent,
 	"InvalidParameterValue.BizTokenIllegal":            Permanent,
-	"FailedOperation.InvalidTokenParameter":            Permanent,
 	"InvalidParameterValue.InvalidFileContentSize":     Permanent,
 	"InvalidParameterValue.InvalidParameterValueLimit": Permanent,
 	"MissingParameter":                                 Permanent,
