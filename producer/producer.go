@@ -81,6 +81,10 @@ type Config struct {
 	AckReplicas int
 	// AckTimeout bounds that wait. Defaults to 1s.
 	AckTimeout time.Duration
+	// ReturnBase is faceidq's public base URL (FACEIDQ_PUBLIC_URL). Set, a job with
+	// FetchResult is minted with <ReturnBase>/v1/return/<JobId> as RedirectURL, and
+	// its own RedirectURL is kept for the return page's redirect. Defaults to none.
+	ReturnBase string
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -255,6 +259,7 @@ type Options struct {
 
 // prepared is a validated request ready to be written.
 type prepared struct {
+	returnURL   string // the caller's RedirectURL of a FetchResult job, when replaced
 	jobID       string
 	payload     *tasks.ApplyPayload
 	encoded     []byte
@@ -327,7 +332,7 @@ func (p *Producer) prepare(ctx context.Context, req *tasks.TokenRequest, opts Op
 		return nil, err
 	}
 	if opts.IdempotencyKey != "" {
-		pr.fingerprint = fingerprint(pr.payload)
+		pr.fingerprint = fingerprint(pr)
 	}
 	return pr, nil
 }
@@ -353,10 +358,12 @@ func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Optio
 	if pr.image != "" {
 		pr.payload.ImageRef = images.Ref(pr.image)
 	}
+	pr.payload.FetchResult = d.req.FetchResult
 	var err error
 	if pr.encoded, err = pr.payload.Encode(); err != nil {
 		return nil, err
 	}
+	p.returnPage(pr)
 	return pr, nil
 }
 
@@ -384,6 +391,7 @@ func (p *Producer) WriteDeferred(ctx context.Context, pipe redis.Pipeliner, jobI
 		}
 	}
 	p.results.CreateCmd(ctx, pipe, pr.record())
+	p.fetchResultCmd(ctx, pipe, pr)
 	return nil
 }
 
@@ -441,9 +449,13 @@ func validateIdempotencyKey(k string) error {
 
 // fingerprint identifies the request behind a payload, ignoring what Submit chose
 // (JobId, time), so that a reused Idempotency-Key can be told apart from a retry.
-func fingerprint(pl *tasks.ApplyPayload) string {
-	c := *pl
+func fingerprint(pr *prepared) string {
+	c := *pr.payload
 	c.JobID, c.CreatedAt = "", time.Time{}
+	if pr.returnURL != "" { // the return page names the JobId: fingerprint the caller's RedirectURL
+		u := pr.returnURL
+		c.Input.RedirectURL = &u
+	}
 	b, _ := json.Marshal(&c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
@@ -493,6 +505,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	var claimed *redis.Cmd
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
+		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
 				pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
@@ -535,6 +548,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	if pr.payload.CallbackURL != "" {
 		job.Webhook = &tasks.Webhook{URL: pr.payload.CallbackURL, Status: "pending"}
 	}
+	job.FetchResult = pr.payload.FetchResult
 	return job, true, nil
 }
 

@@ -27,6 +27,10 @@ type Job struct {
 	Priority        Priority   `json:"Priority,omitempty"`
 	Region          string     `json:"Region,omitempty"`
 	Webhook         *Webhook   `json:"Webhook,omitempty"`
+	// FetchResult: faceidq fetches the person's verification result.
+	FetchResult bool `json:"FetchResult,omitempty"`
+	// Verification is the person's result, absent until a fetch was asked for.
+	Verification *Verification `json:"Verification,omitempty"`
 }
 
 // JobError is the last error of a job: the upstream's code and message, or faceidq's.
@@ -107,6 +111,10 @@ func JobFromRecord(jobID string, rec map[string]string) (*Job, error) {
 		j.CreatedAt = *created
 	}
 	if j.Attempts, err = parseOptInt(rec, FieldAttempts); err != nil {
+		return nil, err
+	}
+	j.FetchResult = rec[FieldFetchResult] == "1"
+	if j.Verification, err = VerificationFromRecord(rec); err != nil {
 		return nil, err
 	}
 	if code := rec[FieldErrorCode]; code != "" {

@@ -20,7 +20,9 @@ type ApplyPayload struct {
 	ImageRef    string                                               `json:"image_ref,omitempty"`
 	CallbackURL string                                               `json:"callback_url,omitempty"`
 	BatchID     string                                               `json:"batch_id,omitempty"`
-	CreatedAt   time.Time                                            `json:"created_at"`
+	// FetchResult: once the BizToken is minted, the sweep fetch is scheduled.
+	FetchResult bool      `json:"fetch_result,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // Encode returns the payload's wire form.

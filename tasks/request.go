@@ -20,6 +20,8 @@ type TokenRequest struct {
 	CallbackURL string `json:"CallbackURL,omitempty"`
 	// Priority is the lane: interactive (default) or batch.
 	Priority Priority `json:"Priority,omitempty"`
+	// FetchResult: fetch the person's verification result once they finish.
+	FetchResult bool `json:"FetchResult,omitempty"`
 }
 
 // Params returns the upstream input of r.

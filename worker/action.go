@@ -68,7 +68,10 @@ type job struct {
 
 // actionsOf registers every action the worker runs, one line each.
 func actionsOf(w *Worker) error {
-	return register(w, applyAction{w})
+	if err := register(w, applyAction{w}); err != nil {
+		return err
+	}
+	return register(w, getAction{w})
 }
 
 // register gives action a its budget (Config.Limiters) and routes its task type to

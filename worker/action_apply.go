@@ -127,6 +127,9 @@ func (a applyAction) finish(ctx context.Context, p *tasks.ApplyPayload, log zero
 // so a duplicate run repeats them safely.
 func (a applyAction) finished(ctx context.Context, p *tasks.ApplyPayload, log zerolog.Logger) {
 	w := a.w
+	if p.FetchResult {
+		w.scheduleSweep(ctx, p.JobID, log)
+	}
 	if p.ImageRef != "" {
 		if err := w.images.Release(ctx, p.ImageRef); err != nil {
 			log.Warn().Err(err).Msg("could not release the job's image; its TTL will delete it")

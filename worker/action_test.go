@@ -113,7 +113,7 @@ func TestActionsHaveTheirOwnBudget(t *testing.T) {
 	if err := register(w, echo); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{faceid.Action, "EchoIntl"}; !slices.Equal(asked, want) {
+	if want := []string{faceid.Action, faceid.ActionGet, "EchoIntl"}; !slices.Equal(asked, want) {
 		t.Fatalf("limiters asked for %v, want %v", asked, want)
 	}
 	if err := w.Start(); err != nil {

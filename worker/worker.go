@@ -25,6 +25,7 @@ import (
 // per action.
 type Upstream interface {
 	Apply(ctx context.Context, region string, p *faceid.ApplyWebVerificationBizTokenIntlRequestParams) (*faceid.ApplyWebVerificationBizTokenIntlResponseParams, error)
+	Get(ctx context.Context, region, bizToken string) (*faceid.GetWebVerificationResultIntlResponseParams, error)
 }
 
 // Limiter is one action's global rate limiter as the worker uses it (ratelimit.Limiter).
@@ -47,6 +48,9 @@ type Webhooks interface {
 	// TaskFor returns the delivery task of a final job, or an error wrapping
 	// webhook.ErrNoURL when the job has no webhook.
 	TaskFor(job *tasks.Job, opts ...asynq.Option) (*asynq.Task, error)
+	// VerificationTaskFor returns the delivery task of a job's
+	// verification.completed event, or an error wrapping webhook.ErrNoURL.
+	VerificationTaskFor(job *tasks.Job, opts ...asynq.Option) (*asynq.Task, error)
 	// RetryDelay is the delivery retry schedule.
 	RetryDelay(n int, err error, t *asynq.Task) time.Duration
 }
@@ -115,6 +119,16 @@ type Config struct {
 	// RecoverSkew is how long after its lease expired a task is taken back; it
 	// allows for clock differences between machines. Defaults to 3s.
 	RecoverSkew time.Duration
+	// VerifySweep is how long after its BizToken was minted a FetchResult job's
+	// result is fetched once more when the person never came back; a verification
+	// still unfinished then ends incomplete. Defaults to 30 minutes.
+	VerifySweep time.Duration
+	// VerifyWindow is how long the upstream keeps a result after the mint; a
+	// FetchResult job's record is kept at least that long. Defaults to 72 hours.
+	VerifyWindow time.Duration
+	// VerifyKeepOCR keeps the OCR text of a verification (names, document
+	// numbers) in the job's record. Images are never kept. Defaults to false.
+	VerifyKeepOCR bool
 	// Logger receives the worker's log lines. Defaults to a disabled logger.
 	Logger *zerolog.Logger
 	// Metrics records metrics. Nil records nothing.
@@ -140,6 +154,8 @@ func (c Config) withDefaults() Config {
 	c.ProbeInterval = cmp.Or(c.ProbeInterval, 30*time.Second)
 	c.RecoverInterval = cmp.Or(c.RecoverInterval, 2*time.Second)
 	c.RecoverSkew = cmp.Or(c.RecoverSkew, 3*time.Second)
+	c.VerifySweep = cmp.Or(c.VerifySweep, 30*time.Minute)
+	c.VerifyWindow = cmp.Or(c.VerifyWindow, 72*time.Hour)
 	c.DefaultRegion = cmp.Or(c.DefaultRegion, faceid.DefaultRegion)
 	c.ProbeRedirectURL = cmp.Or(c.ProbeRedirectURL, "https://example.com/faceidq-probe")
 	if c.Logger == nil {
@@ -169,6 +185,7 @@ func (c Config) validate() error {
 		"PollInterval": c.PollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
 		"ShutdownTimeout": c.ShutdownTimeout, "ProbeInterval": c.ProbeInterval,
 		"RecoverInterval": c.RecoverInterval, "RecoverSkew": c.RecoverSkew,
+		"VerifySweep": c.VerifySweep, "VerifyWindow": c.VerifyWindow,
 	} {
 		if d < 0 {
 			return fmt.Errorf("worker: Config.%s must not be negative, got %v", name, d)

@@ -75,6 +75,7 @@ type enqueueOpts struct {
 	image, idemKey, wait, file                           *option
 	batch, linkTTL                                       *option // with --file
 	links, noWait                                        *bool   // with --file
+	fetchResult                                          *bool
 }
 
 func enqueueFlags() (*flags, *enqueueOpts) {
@@ -98,6 +99,7 @@ func enqueueFlags() (*flags, *enqueueOpts) {
 	o.batch = f.opt("batch", "", "", "with --file: the campaign's name (an existing one is resumed without duplicates) or BatchId (default <file name>@<digest of the file>)")
 	o.links = f.boolFlag("links", "with --file: make a start link per row instead of a job; the token is minted when the person opens it")
 	o.linkTTL = f.opt("link-ttl", "", "720h", "with --links: how long the start links stay valid")
+	o.fetchResult = f.boolFlag("fetch-result", "FetchResult: fetch the person's verification result once they finish (swept after FACEIDQ_VERIFY_SWEEP)")
 	o.noWait = f.boolFlag("no-wait", "with --file: return after the import and leave the feeding to the workers (ignored when images are in local files)")
 	return f, o
 }
@@ -195,7 +197,8 @@ func flagName(fe *faceid.FieldError) string {
 
 // request builds the token request of the flags.
 func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
-	req := &tasks.TokenRequest{Region: o.region.value, CallbackURL: o.callback.value, Priority: tasks.Priority(o.priority.value)}
+	req := &tasks.TokenRequest{Region: o.region.value, CallbackURL: o.callback.value, Priority: tasks.Priority(o.priority.value),
+		FetchResult: *o.fetchResult}
 	if o.conf.set() {
 		c, err := tasks.DecodeConfig([]byte(o.conf.value))
 		var fe *faceid.FieldError

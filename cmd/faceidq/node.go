@@ -40,6 +40,7 @@ type nodeOpts struct {
 	listen, publicURL, ackReplicas            *option // serve, api
 	metricsListen, concurrency, callTimeout   *option // serve, worker
 	embeddedRedis, simulatorSeed              *option // serve
+	verifySweep, verifyKeepOCR                *option // serve, worker
 }
 
 func nodeFlags(mode string) (*flags, *nodeOpts) {
@@ -67,6 +68,8 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
 		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs handled at once by this process")
 		o.callTimeout = f.opt("call-timeout", "FACEIDQ_CALL_TIMEOUT", "10s", "bound of one upstream call; a call cut by it is retried with backoff")
+		o.verifySweep = f.opt("verify-sweep", "FACEIDQ_VERIFY_SWEEP", "30m", "after this long, a FetchResult job whose person never came back is fetched once more (then incomplete if unfinished)")
+		o.verifyKeepOCR = f.opt("verify-keep-ocr", "FACEIDQ_VERIFY_KEEP_OCR", "", "1: keep the OCR text (names, document numbers) of verifications in the job (default none; images are never kept)")
 	}
 	if mode != "worker" {
 		o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:8080", "HTTP API listen address")
@@ -106,6 +109,8 @@ type nodeConfig struct {
 	resultTTL     time.Duration
 	concurrency   int
 	callTimeout   time.Duration
+	verifySweep   time.Duration
+	verifyKeepOCR bool
 }
 
 func (c *nodeConfig) runsAPI() bool    { return c.mode != "worker" }
@@ -151,6 +156,12 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 	c.region = o.region.value
 	if c.resultTTL, err = o.resultTTL.duration(); err != nil {
 		return nil, err
+	}
+	if o.verifySweep != nil {
+		if c.verifySweep, err = o.verifySweep.duration(); err != nil {
+			return nil, err
+		}
+		c.verifyKeepOCR = o.verifyKeepOCR.value == "1" || o.verifyKeepOCR.value == "true"
 	}
 	if o.tokens.set() {
 		if c.tokens = o.tokens.list(); len(c.tokens) == 0 {
@@ -409,6 +420,7 @@ func startEmbeddedSimulator(log zerolog.Logger, seed uint64) (addr string, used 
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("embedded simulator: listen: %w", err)
 	}
+	sim.SetPublicURL("http://" + ln.Addr().String()) // its VerificationURLs complete the flow
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -427,9 +439,13 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 		return nil, err
 	}
 	wlog := log.With().Str("component", "worker").Logger()
+	if c.resultTTL < 72*time.Hour {
+		wlog.Warn().Dur("result_ttl", c.resultTTL).Msg("FACEIDQ_RESULT_TTL is shorter than the three days a verification result can be fetched: " +
+			"jobs submitted with FetchResult keep their record for three days after their BizToken anyway")
+	}
 	cfg := worker.Config{
 		Redis: rdb, Upstream: client, Concurrency: c.concurrency, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
-		DefaultRegion: c.region, Logger: &wlog, Metrics: m,
+		DefaultRegion: c.region, Logger: &wlog, Metrics: m, VerifySweep: c.verifySweep, VerifyKeepOCR: c.verifyKeepOCR,
 		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: c.rate}, func(err error) {
 			log.Warn().Err(err).Msg("budget not announced to the operator console")
 		}),
@@ -450,7 +466,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 
 // newAPI returns the API and its producer (closed by the caller after the API).
 func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string, hosts []string) (*httpapi.API, *producer.Producer, error) {
-	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region, AckReplicas: c.ackReplicas}
+	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region, AckReplicas: c.ackReplicas, ReturnBase: publicURL}
 	if len(c.secrets) > 0 {
 		policy := c.allow
 		pcfg.CheckCallbackURL = func(ctx context.Context, url string) error { return webhook.ValidateURL(ctx, url, policy) }

@@ -45,6 +45,7 @@ func init() {
 		{"simulate", "", "the upstream simulator alone, as a real HTTP server", runSimulate},
 		{"enqueue", "", "submit one job from flags and print it, or import a campaign (--file users.csv) and feed it with a progress bar", runEnqueue},
 		{"status", "<JobId>", "print a job (--wait to wait until it is final)", runStatus},
+		{"verify", "<JobId>", "fetch the person's verification result now and print the job (--wait for the answer)", runVerify},
 		{"pipeline", "", "print the pipeline switch", runPipeline},
 		{"pause", "", "pause the pipeline: workers stop calling the upstream, jobs are still accepted", runPause},
 		{"resume", "", "resume the pipeline", runResume},
@@ -209,6 +210,9 @@ func commandFlags(name string) *flags {
 		return f
 	case "status":
 		f, _ := statusFlags()
+		return f
+	case "verify":
+		f, _ := verifyFlags()
 		return f
 	case "pipeline", "pause", "resume":
 		f, _ := switchFlags(name)

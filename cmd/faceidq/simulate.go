@@ -75,6 +75,9 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		sim.SetPublicURL("http://" + ln.Addr().String()) // its VerificationURLs complete the flow
+	}
 	id, _ := sim.Credential()
 	announce(ctx, log.With().Str("cmd", "simulate").Uint64("seed", sim.Seed()).Logger(), "simulator", ln.Addr().String(),
 		fmt.Sprintf("upstream simulator listening: FACEIDQ_ENDPOINT=http://%s with SecretId %s; stats at /_sim/stats; --seed %d repeats this run", ln.Addr(), id, sim.Seed()))

@@ -18,7 +18,8 @@ import (
 // ExportColumns are the columns of a CSV export of a token campaign. row_key joins
 // each line back to its input row (a row without a row_key has "L<line>:<digest>").
 var ExportColumns = []string{"row_key", "job_id", "status", "biz_token", "verification_url", "expires_at",
-	"error_code", "error_message", "attempts", "created_at", "finished_at", "extra"}
+	"error_code", "error_message", "attempts", "created_at", "finished_at", "extra",
+	"verification_status", "verification_error_code", "verification_similarity", "verification_fetched_at"}
 
 // LinkExportColumns are the columns of a CSV export of a link campaign.
 var LinkExportColumns = []string{"row_key", "link_id", "url", "link_expires_at", "revoked", "opened_at", "mints",
@@ -95,7 +96,7 @@ func jobCells(j *tasks.Job) []string {
 	if j.FinishedAt != nil {
 		c[10] = tasks.FormatTime(*j.FinishedAt)
 	}
-	return c
+	return append(c, verificationCells(j.Verification)...)
 }
 
 func (m *Manager) exportJobs(ctx context.Context, batchID string, emit func(any, []string) error) error {

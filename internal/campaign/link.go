@@ -246,6 +246,7 @@ func (m *Manager) Start(ctx context.Context, linkID string) (*tasks.Job, error) 
 			req.CompareImageBase64 = &img
 		}
 		req.Priority = tasks.PriorityInteractive
+		req.FetchResult = true // a start link's person is followed to their result
 		job, err := m.cfg.Mint(ctx, &req, "link:"+linkID+":"+gen)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -30,6 +30,9 @@ type Progress struct {
 	// Counts are the jobs by status (every status is present). In link mode: links
 	// by state, "unopened", "opened", "revoked" and "expired".
 	Counts map[string]int `json:"Counts"`
+	// Verification counts the jobs' verification outcomes (passed, failed,
+	// incomplete, pending, expired; token mode), for jobs whose result was asked for.
+	Verification map[string]int `json:"Verification,omitempty"`
 	// Expired counts jobs whose record is gone (final for longer than the result TTL).
 	Expired int `json:"Expired,omitempty"`
 	// Fed is how many of the campaign's jobs the feeder has moved to the batch queue.
@@ -134,13 +137,14 @@ func (m *Manager) status(ctx context.Context, batchID string) (*Progress, error)
 	}
 	cutoff := tasks.FormatTime(now.Add(-window))
 	recent := 0
-	err := m.scanJobs(ctx, keys.BatchJobs(batchID), []string{tasks.FieldStatus, tasks.FieldFinishedAt}, func(_ string, v []any) error {
+	err := m.scanJobs(ctx, keys.BatchJobs(batchID), []string{tasks.FieldStatus, tasks.FieldFinishedAt, tasks.FieldVerificationStatus}, func(_ string, v []any) error {
 		st, _ := v[0].(string)
 		if st == "" {
 			p.Expired++
 			return nil
 		}
 		p.Counts[st]++
+		countVerification(p, v[2])
 		// Record times are fixed-width UTC, so they compare as strings.
 		if fin, _ := v[1].(string); fin != "" && fin >= cutoff {
 			recent++

@@ -39,6 +39,8 @@ const (
 var routes = []Route{
 	{Method: "POST", Path: "/v1/tokens", body: bodyJSON, need: needProducer, serve: func(a *API) http.HandlerFunc { return a.postToken }},
 	{Method: "GET", Path: "/v1/tokens/{JobId}", need: needProducer, serve: func(a *API) http.HandlerFunc { return a.getToken }},
+	{Method: "POST", Path: "/v1/tokens/{JobId}/verification", body: bodyNone, need: needProducer, serve: func(a *API) http.HandlerFunc { return a.postVerification }},
+	{Method: "GET", Path: "/v1/return/{JobId}", Open: true, need: needProducer, serve: func(a *API) http.HandlerFunc { return a.getReturn }},
 	{Method: "GET", Path: "/v1/pipeline", need: needProducer, serve: func(a *API) http.HandlerFunc { return a.getPipeline }},
 	{Method: "POST", Path: "/v1/pipeline/pause", body: bodyNone, need: needProducer, serve: func(a *API) http.HandlerFunc { return a.pausePipeline }},
 	{Method: "POST", Path: "/v1/pipeline/resume", body: bodyNone, need: needProducer, serve: func(a *API) http.HandlerFunc { return a.resumePipeline }},

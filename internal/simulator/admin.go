@@ -26,6 +26,7 @@ func (s *Server) adminMux() *http.ServeMux {
 		writeAdminJSON(w, http.StatusOK, s.faultsView())
 	})
 	m.HandleFunc("PUT /_sim/faults", s.putFaults)
+	m.HandleFunc("POST /_sim/complete", s.postComplete)
 	return m
 }
 

@@ -51,6 +51,24 @@ type Config struct {
 	// with SetFaults or PUT /_sim/faults. Defaults to none.
 	Faults Faults
 
+	// PublicURL is the simulator's base URL as a person's browser reaches it, e.g.
+	// http://127.0.0.1:9000: set, a VerificationURL points at the simulator's own
+	// page (<PublicURL>/verify?token=…), which completes the flow. Defaults to none:
+	// VerificationURLs have Tencent's shape.
+	PublicURL string
+	// FlowTimeout is how long after the mint a person can complete a flow.
+	// Defaults to DefaultFlowTimeout (10 minutes).
+	FlowTimeout time.Duration
+	// ResultWindow is how long after the mint GetWebVerificationResultIntl answers
+	// for a token. Defaults to DefaultResultWindow (three days).
+	ResultWindow time.Duration
+	// FlowNow is the clock of the flows alone (mint, completion, FlowTimeout,
+	// ResultWindow), so a test can move days ahead while requests stay signed with
+	// the real time. Defaults to Now.
+	FlowNow func() time.Time
+	// MaxFlows bounds the flows kept in memory. Defaults to DefaultMaxFlows.
+	MaxFlows int
+
 	// Now is the clock used for signature expiry, the rate-limit window, outage
 	// durations and statistics. Defaults to time.Now. Latency is always real time.
 	Now func() time.Time

@@ -115,7 +115,7 @@ func TestSDK(t *testing.T) {
 
 	t.Run("other action and version", func(t *testing.T) {
 		for _, tc := range []struct{ version, action, want string }{
-			{faceid.APIVersion, "GetWebVerificationResultIntl", "InvalidAction"},
+			{faceid.APIVersion, "DetectAuth", "InvalidAction"},
 			{"2017-03-12", faceid.Action, "NoSuchVersion"},
 		} {
 			req := tchttp.NewCommonRequest(faceid.Service, tc.version, tc.action)

@@ -96,6 +96,9 @@ type Server struct {
 	st        counters
 	faultRNG  *rand.Rand // InternalError draws and jitter
 	idRNG     *rand.Rand // BizToken and RequestId values
+
+	flowsOnce sync.Once
+	flowsV    *flows // the persons' flows and the Get action (flow.go)
 }
 
 type counters struct {
@@ -243,6 +246,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.admin.ServeHTTP(w, r)
 		return
 	}
+	if r.URL.Path == VerifyPath {
+		s.serveVerify(w, r)
+		return
+	}
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
 		return
@@ -270,6 +277,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadGateway)
 		io.WriteString(w, html502Page)
 		s.count(CodeHTML502)
+		return
+	}
+
+	if r.Header.Get(headerAction) == faceid.ActionGet {
+		s.serveGet(w, r, f)
 		return
 	}
 
@@ -306,12 +318,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code == "" {
 		b = append(b, `{"Response":{"BizToken":"`...)
 		b = append(b, d.bizToken[:]...)
-		b = append(b, `","VerificationURL":"`+VerificationURLPrefix...)
+		b = append(b, `","VerificationURL":"`...)
+		b = append(b, s.verificationURLPrefix()...)
 		b = append(b, d.bizToken[:]...)
 		b = append(b, `","RequestId":"`...)
 		b = append(b, d.requestID[:]...)
 		b = append(b, `"}}`...)
 		code = CodeOK
+		s.minted(string(d.bizToken[:]), buf.Bytes())
 	} else {
 		b = append(b, `{"Response":{"Error":{"Code":`...)
 		b = appendJSONString(b, code)

@@ -119,7 +119,7 @@ func TestChecks(t *testing.T) {
 		{name: "account error", faults: Faults{AccountError: "UnauthorizedOperation.Arrears"}, want: "UnauthorizedOperation.Arrears"},
 		{name: "account error after signature", call: call{cred: other}, faults: Faults{AccountError: "UnauthorizedOperation.Arrears"}, want: "AuthFailure.SignatureFailure"},
 		{name: "account error before action", call: call{headers: map[string]string{"X-TC-Action": "DescribeInstances"}}, faults: Faults{AccountError: "UnauthorizedOperation.Nonactivated"}, want: "UnauthorizedOperation.Nonactivated"},
-		{name: "other action", call: call{headers: map[string]string{"X-TC-Action": "GetWebVerificationResultIntl"}}, want: "InvalidAction"},
+		{name: "other action", call: call{headers: map[string]string{"X-TC-Action": "DetectAuth"}}, want: "InvalidAction"},
 		{name: "no action", call: call{headers: map[string]string{"X-TC-Action": ""}}, want: "MissingParameter"},
 		// The Go SDK signs host:port, the Node.js SDK the hostname alone: both pass.
 		{name: "host signed with its port (Go SDK)", call: call{signHost: "127.0.0.1:9000"}, want: CodeOK},

@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"maps"
+
+	"github.com/faceidq/faceidq/internal/faceid"
 	"time"
 )
 
@@ -31,6 +33,10 @@ type Stats struct {
 	InFlight int64 `json:"in_flight"`
 	// Since is when counting started: New or the last reset.
 	Since time.Time `json:"since"`
+	// ByAction counts each action on its own: ApplyWebVerificationBizTokenIntl (the
+	// fields above) and GetWebVerificationResultIntl (which the fields above do not
+	// count), each under its own limit of Rate.
+	ByAction map[string]ActionStats `json:"by_action"`
 	// FirstAt and LastAt are the arrival times of the first and last request counted.
 	FirstAt time.Time `json:"first_at,omitzero"`
 	LastAt  time.Time `json:"last_at,omitzero"`
@@ -38,9 +44,15 @@ type Stats struct {
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
+	get := s.fl().stats()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Stats{
+		ByAction: map[string]ActionStats{
+			faceid.Action: {Requests: s.st.requests, Admitted: s.st.admitted, ByCode: maps.Clone(s.st.byCode),
+				MaxInAnySecond: s.st.maxReceived, MaxAdmittedInAnySecond: s.st.maxAdmitted},
+			faceid.ActionGet: get,
+		},
 		Requests:               s.st.requests,
 		Admitted:               s.st.admitted,
 		ByCode:                 maps.Clone(s.st.byCode),
@@ -59,6 +71,7 @@ func (s *Server) Stats() Stats {
 // its state: a reset does not grant a fresh second of quota.
 func (s *Server) ResetStats() {
 	now := s.cfg.Now()
+	s.fl().reset()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st = counters{byCode: map[string]int64{}, since: now}

@@ -64,7 +64,7 @@ func decodePayload(b []byte) (*payload, error) {
 		return nil, errors.New("webhook: decode payload: bad id")
 	case !tasks.ValidID("j_", p.JobID):
 		return nil, errors.New("webhook: decode payload: bad job_id")
-	case p.Type != EventTokenSucceeded && p.Type != EventTokenFailed:
+	case p.Type != EventTokenSucceeded && p.Type != EventTokenFailed && p.Type != EventVerificationCompleted:
 		return nil, errors.New("webhook: decode payload: bad type")
 	case !json.Valid(p.Body):
 		return nil, errors.New("webhook: decode payload: body is not JSON")

@@ -1,0 +1,142 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// The verification routes (rows of the route table in routes.go):
+// POST /v1/tokens/{JobId}/verification fetches the person's result now; GET
+// /v1/return/{JobId} is the person's way back from Tencent (no token: the JobId is
+// the capability).
+
+var errNoToken = &apiError{status: http.StatusConflict, code: "FailedOperation.NoBizToken",
+	message: "JobId: the job has no BizToken (not succeeded yet, failed or canceled): there is no verification to fetch"}
+
+// verifyPoll is how often a waiting POST …/verification looks for the fetch's answer.
+const verifyPoll = 50 * time.Millisecond
+
+// postVerification enqueues a fetch at interactive priority and answers the job:
+// 200 once the upstream answered within Prefer: wait, 202 while the fetch is queued
+// or running.
+func (a *API) postVerification(w http.ResponseWriter, r *http.Request) {
+	wait, waitGiven, err := parseWait(r.Header, a.cfg.MaxWait)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("JobId")
+	if !tasks.ValidID("j_", id) {
+		a.writeError(w, r, errJobNotFound)
+		return
+	}
+	asked := time.Now()
+	switch err := a.cfg.Producer.Fetch(r.Context(), id, tasks.TriggerNow, tasks.PriorityInteractive); {
+	case errors.Is(err, results.ErrNotFound):
+		a.writeError(w, r, errJobNotFound)
+		return
+	case errors.Is(err, results.ErrNoToken):
+		a.writeError(w, r, errNoToken)
+		return
+	case err != nil:
+		a.writeError(w, r, err)
+		return
+	}
+	if waitGiven {
+		w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	job, fetched, err := a.waitFetched(r.Context(), id, asked, wait)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	status := http.StatusAccepted
+	if fetched {
+		status = http.StatusOK
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, job)
+}
+
+// waitFetched waits up to wait for a fetch answered after asked, and returns the
+// job as it then stands.
+func (a *API) waitFetched(ctx context.Context, id string, asked time.Time, wait time.Duration) (*tasks.Job, bool, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		job, err := a.cfg.Results.Get(ctx, id)
+		if errors.Is(err, results.ErrNotFound) {
+			return nil, false, errJobNotFound
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		v := job.Verification
+		if v != nil && v.FetchedAt != nil && !v.FetchedAt.Before(asked.Truncate(time.Millisecond)) {
+			return job, true, nil
+		}
+		if v != nil && v.Status.Final() && v.Error != nil {
+			return job, false, nil
+		}
+		if !time.Now().Add(verifyPoll).Before(deadline) {
+			return job, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(verifyPoll):
+		}
+	}
+}
+
+// getReturn is where Tencent sends the person back: it enqueues the fetch at
+// interactive priority and redirects to the job's own RedirectURL with
+// token=<BizToken> appended, as Tencent does.
+func (a *API) getReturn(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("JobId")
+	if !tasks.ValidID("j_", id) {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := a.cfg.Results.Fields(r.Context(), id, tasks.FieldReturnURL, tasks.FieldBizToken)
+	if errors.Is(err, results.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.cfg.Producer.Fetch(r.Context(), id, tasks.TriggerReturn, tasks.PriorityInteractive); err != nil {
+		a.log.Warn().Err(err).Str("job_id", id).Msg("could not enqueue the fetch of a returning person")
+	}
+	if f[0] == "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("Thank you: your verification was received.\n"))
+		return
+	}
+	http.Redirect(w, r, appendToken(f[0], r.URL.Query().Get("token"), f[1]), http.StatusFound)
+}
+
+// appendToken appends token=<BizToken> to u: the job's own token (the one Tencent
+// appended to the return page is the same one).
+func appendToken(u, fromQuery, own string) string {
+	tok := own
+	if tok == "" {
+		tok = fromQuery
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	q.Set("token", tok)
+	p.RawQuery = q.Encode()
+	return p.String()
+}
