@@ -35,7 +35,9 @@ func startFlowSim(t *testing.T) (*Server, *fakeClock, *faceid.Client, string) {
 	base := "http://" + ln.Addr().String()
 	s.SetPublicURL(base)
 	id, key := s.Credential()
-	c, err := faceid.New(faceid.Config{Endpoint: base, SecretID: id, SecretKey: key})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := faceid.New(faceid.Config{Endpoint: base, SecretID: id, SecretKey: key, Transport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +58,10 @@ var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) 
 func TestFlow(t *testing.T) {
 	s, clock, c, base := startFlowSim(t)
 	ctx := context.Background()
+	t.Cleanup(func() { // keep-alive connections would outlive the test (goleak)
+		noFollow.CloseIdleConnections()
+		http.DefaultClient.CloseIdleConnections()
+	})
 
 	t.Run("browser pass", func(t *testing.T) {
 		r := mint(t, c, "https://app.example.com/back?x=1")
@@ -103,6 +109,7 @@ func TestFlow(t *testing.T) {
 			t.Fatalf("Get = %+v, %v", got, err)
 		}
 		resp, _ = http.Post(base+"/_sim/complete", "application/json", strings.NewReader(`{"BizToken":"`+*r.BizToken+`","Abandon":true}`))
+		resp.Body.Close()
 		if resp.StatusCode != http.StatusConflict {
 			t.Fatalf("second completion: %d", resp.StatusCode)
 		}
@@ -119,6 +126,7 @@ func TestFlow(t *testing.T) {
 			t.Fatalf("late completion: %v", err)
 		}
 		resp, _ := noFollow.Get(*late.VerificationURL)
+		resp.Body.Close()
 		if resp.StatusCode != http.StatusGone {
 			t.Fatalf("late page: %d", resp.StatusCode)
 		}
