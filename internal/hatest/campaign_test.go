@@ -7,7 +7,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"github.com/faceidq/faceidq/internal/waittest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +15,10 @@ import (
 
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/hatest"
+	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/pipeline"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -86,7 +87,12 @@ func TestClusterCampaign(t *testing.T) {
 	cl := hatest.StartCluster(t, hatest.ClusterOptions{})
 	b := setup(t, cl.URL())
 	ctx := context.Background()
-	m, err := campaign.New(campaign.Config{Redis: b.rdb, Producer: b.producer})
+	w, err := jobwait.New(jobwait.Config{Redis: b.rdb, Results: b.producer.Results()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	m, err := campaign.New(campaign.Config{Redis: b.rdb, Producer: b.producer, Waiter: w})
 	if err != nil {
 		t.Fatal(err)
 	}
