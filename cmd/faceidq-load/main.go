@@ -1,7 +1,8 @@
 // Command faceidq-load measures the HTTP API's intake: POST /v1/tokens against
 // `faceidq api` on a real redis-server, next to the floor (a bare handler that only calls
-// asynq's Enqueue on the same Redis), in the same run. Usage and method are in
-// docs/benchmarks.md.
+// asynq's Enqueue on the same Redis), in the same run. With -ack-replicas N it also
+// starts N replica redis-servers and a second `faceidq api` with FACEIDQ_ACK_REPLICAS=N,
+// measured next to the first. Usage and method are in docs/benchmarks.md.
 //
 //	go run ./cmd/faceidq-load
 package main
@@ -53,7 +54,7 @@ const body = `{"RedirectURL":"https://example.com/signup/done","Extra":"load-tes
 
 type options struct {
 	redisURL, target, token, faceidq string
-	rate, concurrency                int
+	rate, concurrency, ackReplicas   int
 	duration, warmup                 time.Duration
 }
 
@@ -69,11 +70,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "most requests in flight")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each phase")
+	fs.IntVar(&o.ackReplicas, "ack-replicas", 0, "also measure `faceidq api` with FACEIDQ_ACK_REPLICAS=N, starting N replicas of the redis-server started here")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if o.rate <= 0 || o.concurrency <= 0 || o.duration <= 0 {
 		fmt.Fprintln(stderr, "faceidq-load: -rate, -concurrency and -duration must be positive")
+		return 2
+	}
+	if o.ackReplicas < 0 || (o.ackReplicas > 0 && o.target != "") {
+		fmt.Fprintln(stderr, "faceidq-load: -ack-replicas must not be negative, and needs the `faceidq api` started here (no -target)")
 		return 2
 	}
 	if err := measure(ctx, o, stdout, stderr); err != nil {
@@ -112,6 +118,18 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 		defer red.Stop()
 		o.redisURL, redisPid = red.URL(), red.Pid()
 		fmt.Fprintf(log, "started redis-server on %s\n", red.Addr())
+		for i := range o.ackReplicas {
+			rdir := filepath.Join(dir, "replica"+strconv.Itoa(i+1))
+			if err := os.Mkdir(rdir, 0o700); err != nil {
+				return err
+			}
+			rep, err := redisproc.Start(redisproc.Options{Dir: rdir, Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(red.Port)}})
+			if err != nil {
+				return err
+			}
+			defer rep.Stop()
+			fmt.Fprintf(log, "started replica redis-server on %s\n", rep.Addr())
+		}
 	}
 	ropt, err := redis.ParseURL(o.redisURL)
 	if err != nil {
@@ -119,6 +137,11 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 	}
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
+	if o.ackReplicas > 0 {
+		if err := waitReplicas(ctx, rdb, o.ackReplicas, 30*time.Second); err != nil {
+			return err
+		}
+	}
 
 	self, err := os.Executable()
 	if err != nil {
@@ -135,8 +158,6 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 	procs = append(procs, fl)
 	targets := []target{{name: "floor", url: "http://" + floorAddr, pid: fl.Cmd.Process.Pid, proc: fl}}
 
-	apiPid := 0
-	var apiProc *proctest.Proc
 	if o.target == "" {
 		if o.faceidq == "" {
 			fmt.Fprintf(log, "building faceidq into %s\n", dir)
@@ -144,27 +165,22 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 				return fmt.Errorf("build faceidq (run inside the repository, or pass -faceidq): %w", err)
 			}
 		}
-		addr, err := freeAddr()
-		if err != nil {
-			return err
-		}
 		o.token = randomToken()
-		logf, err := os.Create(filepath.Join(dir, "api.log"))
-		if err != nil {
-			return err
+		acks := []int{0}
+		if o.ackReplicas > 0 {
+			acks = append(acks, o.ackReplicas)
 		}
-		defer logf.Close()
-		api, err := proctest.Start("faceidq api", o.faceidq, []string{"api", "--listen", addr, "--log-level", "warn"},
-			map[string]string{"REDIS_URL": o.redisURL, "FACEIDQ_API_TOKENS": o.token}, logf)
-		if err != nil {
-			return err
+		for _, n := range acks {
+			t, err := startAPI(o, dir, n, log)
+			if err != nil {
+				return err
+			}
+			procs = append(procs, t.proc)
+			targets = append(targets, t)
 		}
-		procs = append(procs, api)
-		o.target = "http://" + addr
-		apiPid = api.Cmd.Process.Pid
-		apiProc = api
+	} else {
+		targets = append(targets, target{name: "faceidq", url: o.target, token: o.token})
 	}
-	targets = append(targets, target{name: "faceidq", url: o.target, token: o.token, pid: apiPid, proc: apiProc})
 	for _, t := range targets {
 		var err error
 		if t.proc != nil {
@@ -208,6 +224,48 @@ func measure(ctx context.Context, o options, stdout, log io.Writer) error {
 	}
 	report(stdout, o, results)
 	return nil
+}
+
+// startAPI starts `faceidq api` on o.redisURL, with FACEIDQ_ACK_REPLICAS=ackReplicas
+// when positive; its log goes to a file in dir.
+func startAPI(o options, dir string, ackReplicas int, log io.Writer) (target, error) {
+	name, env := "faceidq", map[string]string{"REDIS_URL": o.redisURL, "FACEIDQ_API_TOKENS": o.token}
+	if ackReplicas > 0 {
+		name = "faceidq+ack" + strconv.Itoa(ackReplicas)
+		env["FACEIDQ_ACK_REPLICAS"] = strconv.Itoa(ackReplicas)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return target{}, err
+	}
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return target{}, err
+	}
+	api, err := proctest.Start(name, o.faceidq, []string{"api", "--listen", addr, "--log-level", "warn"}, env, logf)
+	if err != nil {
+		logf.Close()
+		return target{}, err
+	}
+	go func() { <-api.Done(); logf.Close() }() // the log file lives as long as the process
+	fmt.Fprintf(log, "started %s on %s\n", name, addr)
+	return target{name: name, url: "http://" + addr, token: o.token, pid: api.Cmd.Process.Pid, proc: api}, nil
+}
+
+// waitReplicas waits until the master behind rdb has n replicas online.
+func waitReplicas(ctx context.Context, rdb *redis.Client, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		info, err := rdb.Info(ctx, "replication").Result()
+		online := strings.Count(info, ",state=online,")
+		if err == nil && online >= n {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%d of %d replicas online after %s (%v):\n%s", online, n, timeout, err, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func randomToken() string {
@@ -338,14 +396,18 @@ func post(client *http.Client, t target) (int, error) {
 
 func report(w io.Writer, o options, rs []result) {
 	fmt.Fprintf(w, "\nPOST /v1/tokens, concurrency %d, %s per phase, GOMAXPROCS of this machine: %d CPUs\n\n", o.concurrency, o.duration, runtime.NumCPU())
-	fmt.Fprintf(w, "%-8s %-11s %8s %10s %9s %9s %9s %7s   %s\n", "target", "phase", "offered", "req/s", "p50", "p99", "max", "failed",
+	tw := 8
+	for _, r := range rs {
+		tw = max(tw, len(r.target))
+	}
+	fmt.Fprintf(w, "%-*s %-11s %8s %10s %9s %9s %9s %7s   %s\n", tw, "target", "phase", "offered", "req/s", "p50", "p99", "max", "failed",
 		"CPU per request: redis / server / generator")
 	for _, r := range rs {
 		offered := "-"
 		if r.offered > 0 {
 			offered = strconv.Itoa(r.offered)
 		}
-		fmt.Fprintf(w, "%-8s %-11s %8s %10.0f %9s %9s %9s %7d   %s / %s / %s\n", r.target, r.phase, offered, r.rps(),
+		fmt.Fprintf(w, "%-*s %-11s %8s %10.0f %9s %9s %9s %7d   %s / %s / %s\n", tw, r.target, r.phase, offered, r.rps(),
 			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.max.Round(100*time.Microsecond), r.failed,
 			us(r.cpu[0]), us(r.cpu[1]), us(r.cpu[2]))
 		if r.firstFailure != "" {
@@ -362,6 +424,11 @@ func report(w io.Writer, o options, rs []result) {
 		if f.rps() > 0 {
 			fmt.Fprintf(w, "%-11s faceidq/floor req/s = %.2f   p99 faceidq %s vs floor %s\n", phase, q.rps()/f.rps(),
 				q.p99.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond))
+		}
+		if a := by["faceidq+ack"+strconv.Itoa(o.ackReplicas)+"/"+phase]; o.ackReplicas > 0 && q.rps() > 0 {
+			fmt.Fprintf(w, "%-11s %s/faceidq req/s = %.2f   p50 %s vs %s   p99 %s vs %s\n", phase, a.target, a.rps()/q.rps(),
+				a.p50.Round(10*time.Microsecond), q.p50.Round(10*time.Microsecond),
+				a.p99.Round(10*time.Microsecond), q.p99.Round(10*time.Microsecond))
 		}
 	}
 }
