@@ -185,7 +185,7 @@ func labelValues() map[string][]string {
 		"class": {"ok", "retryable", "rate_limited", "permanent", "account"},
 		// worker: the upstream actions (action.name).
 		"action": {faceid.Action},
-		"job":   {"faceidq-api", "faceidq-worker"},
+		"job":    {"faceidq-api", "faceidq-worker"},
 	}
 }
 
