@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/internal/ratelimit"
@@ -182,7 +183,9 @@ func labelValues() map[string][]string {
 		"state":   metrics.QueueStates,
 		// worker: className; "ok" for success.
 		"class": {"ok", "retryable", "rate_limited", "permanent", "account"},
-		"job":   {"faceidq-api", "faceidq-worker"},
+		// worker: the upstream actions (action.name).
+		"action": {faceid.Action},
+		"job":    {"faceidq-api", "faceidq-worker"},
 	}
 }
 

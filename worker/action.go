@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -82,7 +83,7 @@ func register[P, R any](w *Worker, a action[P, R]) error {
 		return fmt.Errorf("worker: limiter of %s: %w", a.name(), err)
 	}
 	w.limiters[a.name()] = lim
-	w.mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim})
+	w.mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name())})
 	return nil
 }
 
@@ -91,6 +92,7 @@ type handler[P, R any] struct {
 	w   *Worker
 	a   action[P, R]
 	lim Limiter
+	m   *metrics.Action // the action's upstream and limiter metrics
 }
 
 var _ asynq.Handler = (*handler[int, int])(nil)

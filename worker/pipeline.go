@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/results"
 	"github.com/faceidq/faceidq/tasks"
@@ -38,7 +39,7 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 
-	res, err := w.waitSlot(ctx, h.lim, j.lane)
+	res, err := w.waitSlot(ctx, h.lim, h.m, j.lane)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	if err == nil {
 		h.lim.Observe(res, done)
-		w.cfg.Metrics.ObserveUpstream("OK", "ok", done.Sub(start))
+		h.m.ObserveUpstream("OK", "ok", done.Sub(start))
 		w.upstreamUp(ctx)
 		return a.succeed(ctx, p, resp, log)
 	}
@@ -92,7 +93,7 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if errors.As(err, &apiErr) && apiErr.RequestID != "" {
 		h.lim.Observe(res, done) // the upstream answered: its timing counts
 	}
-	w.cfg.Metrics.ObserveUpstream(code, className(class), done.Sub(start))
+	h.m.ObserveUpstream(code, className(class), done.Sub(start))
 	log = log.With().Str("code", code).Str("request_id", requestID).Logger()
 
 	switch class {
@@ -100,7 +101,7 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if err := h.lim.Penalize(ctx, res); err != nil {
 			log.Warn().Err(err).Msg("could not slow the limiter down")
 		}
-		w.cfg.Metrics.ObservePenalty()
+		h.m.ObservePenalty()
 		w.cfg.Metrics.ObserveRetry(className(class))
 		log.Warn().Msg("upstream rate limit hit: slowing down and retrying without spending an attempt")
 		a.retrying(ctx, p, code, message)
@@ -141,11 +142,12 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return fmt.Errorf("upstream %s: %s", code, message)
 }
 
-// waitSlot waits for a slot of lim, the budget of a task's action. A batch job that
+// waitSlot waits for a slot of lim, the budget of a task's action, and records the
+// wait in m, the action's metrics. A batch job that
 // cannot reserve one within Config.MaxSlotWait gives its worker back (a reserved slot
 // is always used), and every wait ends when shutdown begins: the job goes back to its
 // queue without spending an attempt.
-func (w *Worker) waitSlot(ctx context.Context, lim Limiter, prio tasks.Priority) (ratelimit.Reservation, error) {
+func (w *Worker) waitSlot(ctx context.Context, lim Limiter, m *metrics.Action, prio tasks.Priority) (ratelimit.Reservation, error) {
 	lane, deadline := ratelimit.Interactive, time.Time{}
 	if prio == tasks.PriorityBatch {
 		lane, deadline = ratelimit.Batch, time.Now().Add(w.cfg.MaxSlotWait)
@@ -155,8 +157,8 @@ func (w *Worker) waitSlot(ctx context.Context, lim Limiter, prio tasks.Priority)
 	defer context.AfterFunc(w.stopCtx, cancel)()
 	start := time.Now()
 	res, err := lim.WaitBefore(wctx, lane, deadline)
-	w.cfg.Metrics.ObserveLimiterWait(lane.String(), time.Since(start))
-	w.cfg.Metrics.SetLimiterInterval(lim.Interval())
+	m.ObserveLimiterWait(lane.String(), time.Since(start))
+	m.SetLimiterInterval(lim.Interval())
 	switch {
 	case err == nil:
 		return res, nil

@@ -238,7 +238,7 @@ func TestAPIAndWorker(t *testing.T) {
 		}
 		w.token = tok1
 		r := w.do("GET", "/metrics", "")
-		if r.status != 200 || !strings.Contains(string(r.body), `faceidq_upstream_calls_total{code="OK"}`) {
+		if r.status != 200 || !strings.Contains(string(r.body), `faceidq_upstream_calls_total{action="ApplyWebVerificationBizTokenIntl",code="OK"}`) {
 			t.Fatalf("worker metrics = %d\n%s", r.status, r.body)
 		}
 		if r := w.do("GET", "/readyz", ""); r.status != 200 {

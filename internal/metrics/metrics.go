@@ -1,6 +1,11 @@
 // Package metrics defines every Prometheus metric faceidq exports, in one place, with
 // bounded label values only (never a JobId, a URL or a token).
 //
+// The upstream and limiter metrics carry an action label, the upstream action's name:
+// each action has its own budget, so their calls and waits are never mixed. A
+// component takes the *Action of its action once (Metrics.Action) and records
+// through it.
+//
 // Components take a *Metrics; a nil *Metrics is valid and records nothing, so
 // libraries and tests need no registry.
 package metrics
@@ -19,9 +24,9 @@ const Namespace = "faceidq"
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	UpstreamCalls        *prometheus.CounterVec   // code ("OK" for success)
-	UpstreamDuration     *prometheus.HistogramVec // class
-	LimiterWait          *prometheus.HistogramVec // lane
+	UpstreamCalls        *prometheus.CounterVec   // action, code ("OK" for success)
+	UpstreamDuration     *prometheus.HistogramVec // action, class
+	LimiterWait          *prometheus.HistogramVec // action, lane
 	JobsFinished         *prometheus.CounterVec   // status, lane
 	JobDuration          *prometheus.HistogramVec // lane: created → final
 	JobPickup            *prometheus.HistogramVec // lane: created → upstream call
@@ -32,8 +37,8 @@ type Metrics struct {
 	HTTPDuration         *prometheus.HistogramVec // route
 	JobsSubmitted        *prometheus.CounterVec   // lane
 	UpstreamRetries      *prometheus.CounterVec   // class
-	LimiterPenalties     prometheus.Counter
-	LimiterIntervalGauge prometheus.Gauge
+	LimiterPenalties     *prometheus.CounterVec   // action
+	LimiterIntervalGauge *prometheus.GaugeVec     // action
 }
 
 var latencyBuckets = []float64{.005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -45,11 +50,11 @@ func New() *Metrics {
 	m := &Metrics{
 		Registry: reg,
 		UpstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "upstream_calls_total",
-			Help: "Upstream ApplyWebVerificationBizTokenIntl calls by answer code (OK for success)."}, []string{"code"}),
+			Help: "Upstream calls by action and answer code (OK for success)."}, []string{"action", "code"}),
 		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "upstream_call_duration_seconds",
-			Help: "Upstream call latency by error class (ok, retryable, rate_limited, permanent, account).", Buckets: latencyBuckets}, []string{"class"}),
+			Help: "Upstream call latency by action and error class (ok, retryable, rate_limited, permanent, account).", Buckets: latencyBuckets}, []string{"action", "class"}),
 		LimiterWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "limiter_wait_seconds",
-			Help: "Time a job waited for its global rate-limit slot, by lane.", Buckets: latencyBuckets}, []string{"lane"}),
+			Help: "Time a job waited for a global rate-limit slot of its action, by action and lane.", Buckets: latencyBuckets}, []string{"action", "lane"}),
 		JobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "jobs_finished_total",
 			Help: "Jobs that reached a final state, by state and lane."}, []string{"status", "lane"}),
 		JobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "job_duration_seconds",
@@ -70,33 +75,16 @@ func New() *Metrics {
 			Help: "Jobs accepted by this process, by lane."}, []string{"lane"}),
 		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "job_retries_total",
 			Help: "Jobs sent back to their queue, by error class."}, []string{"class"}),
-		LimiterPenalties: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "limiter_penalties_total",
-			Help: "Times the global limiter slowed down after RequestLimitExceeded."}),
-		LimiterIntervalGauge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "limiter_interval_seconds",
-			Help: "Spacing between upstream calls this process paces with (1/rate plus the observed jitter margin)."}),
+		LimiterPenalties: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "limiter_penalties_total",
+			Help: "Times an action's global limiter slowed down after RequestLimitExceeded, by action."}, []string{"action"}),
+		LimiterIntervalGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "limiter_interval_seconds",
+			Help: "Spacing between an action's upstream calls this process paces with (1/rate plus the observed jitter margin), by action."}, []string{"action"}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.UpstreamCalls, m.UpstreamDuration, m.LimiterWait, m.JobsFinished, m.JobDuration, m.JobPickup,
 		m.PipelinePaused, m.WebhookDeliveries, m.WebhookDuration, m.HTTPRequests, m.HTTPDuration,
 		m.JobsSubmitted, m.UpstreamRetries, m.LimiterPenalties, m.LimiterIntervalGauge)
 	return m
-}
-
-// ObserveUpstream records one upstream call.
-func (m *Metrics) ObserveUpstream(code, class string, d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.UpstreamCalls.WithLabelValues(code).Inc()
-	m.UpstreamDuration.WithLabelValues(class).Observe(d.Seconds())
-}
-
-// ObserveLimiterWait records the wait for one rate-limit slot.
-func (m *Metrics) ObserveLimiterWait(lane string, d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.LimiterWait.WithLabelValues(lane).Observe(d.Seconds())
 }
 
 // ObserveFinished records a job reaching a final state after d since creation.
@@ -126,14 +114,6 @@ func (m *Metrics) ObserveRetry(class string) {
 	m.UpstreamRetries.WithLabelValues(class).Inc()
 }
 
-// ObservePenalty records a limiter slow-down.
-func (m *Metrics) ObservePenalty() {
-	if m == nil {
-		return
-	}
-	m.LimiterPenalties.Inc()
-}
-
 // SetPaused sets the pipeline gauge.
 func (m *Metrics) SetPaused(paused bool) {
 	if m == nil {
@@ -144,14 +124,6 @@ func (m *Metrics) SetPaused(paused bool) {
 	} else {
 		m.PipelinePaused.Set(0)
 	}
-}
-
-// SetLimiterInterval records the pacing interval.
-func (m *Metrics) SetLimiterInterval(d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.LimiterIntervalGauge.Set(d.Seconds())
 }
 
 // ObserveWebhook records one webhook delivery attempt.
