@@ -70,6 +70,7 @@ func setup(t *testing.T) (*bundle, func(context.Context) error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	w, err := New(Config{Redis: rdb, Results: p.Results()})
 	if err != nil {
 		t.Fatal(err)
