@@ -97,28 +97,45 @@ func (a *API) waitFetched(ctx context.Context, id string, asked time.Time, wait 
 
 // getReturn is where Tencent sends the person back: it enqueues the fetch at
 // interactive priority and redirects to the job's own RedirectURL with
-// token=<BizToken> appended, as Tencent does.
+// token=<BizToken> appended, as Tencent does. When it cannot redirect (unknown or
+// malformed JobId, no BizToken), a browser gets a page and API clients the JSON error.
 func (a *API) getReturn(w http.ResponseWriter, r *http.Request) {
+	fail := func(err error) {
+		if wantsHTML(r) {
+			a.writePersonPage(w, r, err, returnPageFor)
+			return
+		}
+		a.writeError(w, r, err)
+	}
 	id := r.PathValue("JobId")
 	if !tasks.ValidID("j_", id) {
-		http.NotFound(w, r)
+		fail(errJobNotFound)
 		return
 	}
 	f, err := a.cfg.Results.Fields(r.Context(), id, tasks.FieldReturnURL, tasks.FieldBizToken)
 	if errors.Is(err, results.ErrNotFound) {
-		http.NotFound(w, r)
+		fail(errJobNotFound)
 		return
 	}
 	if err != nil {
-		a.writeError(w, r, err)
+		fail(err)
 		return
 	}
 	if err := a.cfg.Producer.Fetch(r.Context(), id, tasks.TriggerReturn, tasks.PriorityInteractive); err != nil {
 		a.log.Warn().Err(err).Str("job_id", id).Msg("could not enqueue the fetch of a returning person")
 	}
 	if f[0] == "" {
+		if wantsHTML(r) {
+			writePage(w, http.StatusOK, nil, personPage{Title: "Thank you", What: "Your verification was received.",
+				Do: "You can close this page and go back to the organisation that asked you to verify your identity.", RequestID: requestID(r)})
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("Thank you: your verification was received.\n"))
+		return
+	}
+	if f[1] == "" && r.URL.Query().Get("token") == "" {
+		fail(errNoToken)
 		return
 	}
 	http.Redirect(w, r, appendToken(f[0], r.URL.Query().Get("token"), f[1]), http.StatusFound)
