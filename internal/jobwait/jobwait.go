@@ -1,4 +1,5 @@
-// Package jobwait waits for jobs to become final. A Waiter holds the process's one
+// Package jobwait waits for jobs to become final (or, with WaitUntil, for a condition
+// on a job announced on keys.Done, such as a recorded verification). A Waiter holds the process's one
 // subscription to keys.Done and fans its messages out to every waiting caller (the
 // API's Prefer: wait, start links, the CLI's --wait and status).
 //
