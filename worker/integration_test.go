@@ -55,6 +55,7 @@ func setupCluster(t *testing.T, faults simulator.Faults) *cluster {
 	if c.producer, err = producer.New(producer.Config{Redis: c.rdb}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.producer.Close)
 	c.results = c.producer.Results()
 	return c
 }

@@ -84,6 +84,7 @@ func TestWebhookRetriesNeverCallUpstreamAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	u := "https://example.com/webhooked"
 	job, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, CallbackURL: recv.URL + "/hook"}, producer.Options{})
 	if err != nil {
@@ -114,6 +115,7 @@ func TestWebhookRetriesNeverCallUpstreamAgain(t *testing.T) {
 
 	t.Run("callback refused when webhooks are off or the target is private", func(t *testing.T) {
 		off, _ := producer.New(producer.Config{Redis: rdb})
+		t.Cleanup(off.Close)
 		if _, _, err := off.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, CallbackURL: "https://hooks.example.com/x"}, producer.Options{}); err == nil ||
 			!strings.Contains(err.Error(), "webhooks are off") {
 			t.Fatalf("Submit with webhooks off = %v", err)
@@ -121,6 +123,7 @@ func TestWebhookRetriesNeverCallUpstreamAgain(t *testing.T) {
 		strict, _ := producer.New(producer.Config{Redis: rdb, CheckCallbackURL: func(ctx context.Context, u string) error {
 			return webhook.ValidateURL(ctx, u, webhook.Policy{})
 		}})
+		t.Cleanup(strict.Close)
 		for _, target := range []string{"https://127.0.0.1/x", "https://10.0.0.1/x", "https://169.254.169.254/latest", "https://[::1]/x", "http://hooks.example.com/x"} {
 			if _, _, err := strict.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, CallbackURL: target}, producer.Options{}); err == nil {
 				t.Errorf("CallbackURL %s accepted", target)

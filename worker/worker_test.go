@@ -102,6 +102,7 @@ func setup(t *testing.T) (*Worker, *testBundle) {
 	if b.producer, err = producer.New(producer.Config{Redis: rdb}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.producer.Close)
 	w, err := New(Config{
 		Redis: rdb, Upstream: b.upstream, Concurrency: 4,
 		Limiters: func(action string) (Limiter, error) {
@@ -298,6 +299,7 @@ func TestRecoverCrashedWorkersTasks(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()
 	p, _ := producer.New(producer.Config{Redis: rdb})
+	t.Cleanup(p.Close)
 	u := "https://example.com/crashed"
 	job, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u}, producer.Options{})
 	if err != nil {
@@ -344,6 +346,7 @@ func TestOutageRecoveryRunsBackedOffJobs(t *testing.T) {
 	defer rdb.Close()
 	up := &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}
 	p, _ := producer.New(producer.Config{Redis: rdb})
+	t.Cleanup(p.Close)
 	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: &freeLimiter{}, DelayedCheckInterval: 10 * time.Millisecond,
 		Backoff: BackoffConfig{Initial: time.Hour, Max: time.Hour}})
 	if err != nil {
@@ -381,6 +384,7 @@ func TestActivatingResumesByItself(t *testing.T) {
 	defer rdb.Close()
 	up := &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}
 	p, _ := producer.New(producer.Config{Redis: rdb})
+	t.Cleanup(p.Close)
 	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: &freeLimiter{}, ProbeInterval: 10 * time.Millisecond,
 		PausedDelay: 20 * time.Millisecond, DelayedCheckInterval: 10 * time.Millisecond})
 	if err != nil {

@@ -224,7 +224,7 @@ func (e *runEnv) enqueuer(mode string) (enqueuer, func(), error) {
 			u := "https://example.com/bench"
 			_, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: &u, Extra: &extra, Priority: prio, CallbackURL: e.callback}, producer.Options{})
 			return err
-		}, func() {}, nil
+		}, p.Close, nil
 	}
 	c := asynq.NewClientFromRedisClient(e.rdb)
 	return func(ctx context.Context, prio tasks.Priority, extra string) error {

@@ -235,6 +235,7 @@ func TestLinkWithProducer(t *testing.T) {
 	if p, err = producer.New(producer.Config{Redis: b.rdb, Now: clock.Now}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	st = p.Results()
 	ctx := context.Background()
 	sum := mustImport(t, m, `{"RedirectURL":"https://example.com/a"}`, campaign.ImportOptions{Mode: campaign.ModeLinks})

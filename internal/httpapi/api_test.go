@@ -39,6 +39,7 @@ func setup(t *testing.T, mod func(*Config)) (*API, *testBundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	cfg := Config{Producer: p, Redis: rdb, Metrics: metrics.New()}
 	if mod != nil {
 		mod(&cfg)
@@ -455,6 +456,7 @@ func TestWaitSurvivesLostSubscription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	a, err := New(Config{Producer: p, Redis: rdb})
 	if err != nil {
 		t.Fatal(err)

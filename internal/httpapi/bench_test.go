@@ -21,6 +21,7 @@ func BenchmarkPostToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(p.Close)
 	a, err := New(Config{Producer: p, Redis: rdb, Metrics: metrics.New(), Tokens: []string{"bench-token"}})
 	if err != nil {
 		b.Fatal(err)

@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// Start links are opened by people, from an email, in a browser: when a link cannot
-// be followed, a browser gets a small page saying what happened and what to do
-// instead of the JSON envelope API clients get. The page has no script and no outside
+// Start links and the return route are opened by people, in a browser: when one
+// cannot be followed, a browser gets a small page saying what happened and what to
+// do instead of the JSON envelope API clients get. The page has no script and no outside
 // asset, and every value in it is escaped (html/template).
 
 // wantsHTML reports whether r prefers HTML to JSON: its Accept names text/html and
@@ -55,14 +55,14 @@ func parseQ(v string) float64 {
 	return q
 }
 
-// startPage is what a person reads on a link that cannot be followed.
-type startPage struct {
+// personPage is what a person reads on an address that cannot be followed.
+type personPage struct {
 	Title, What, Do, RequestID string
 }
 
 // startPageFor words the answer e to a start link for a person.
-func startPageFor(e *apiError, rid string) startPage {
-	p := startPage{RequestID: rid}
+func startPageFor(e *apiError, rid string) personPage {
+	p := personPage{RequestID: rid}
 	switch e.code {
 	case "FailedOperation.LinkRevoked":
 		p.Title, p.What, p.Do = "This link was withdrawn", "The organisation that sent you this link has withdrawn it, so it no longer starts a verification.", "If you still need to verify your identity, ask them for a new link."
@@ -82,7 +82,7 @@ func startPageFor(e *apiError, rid string) startPage {
 	return p
 }
 
-var startTmpl = template.Must(template.New("start").Parse(`<!doctype html>
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -100,19 +100,45 @@ var startTmpl = template.Must(template.New("start").Parse(`<!doctype html>
 </html>
 `))
 
-// writeStartPage answers err to a person's browser as a page, with the status and
-// headers the JSON answer would have.
+// returnPageFor words the answer e on the return route for a person coming back
+// from the verification.
+func returnPageFor(e *apiError, rid string) personPage {
+	p := personPage{RequestID: rid}
+	switch {
+	case e.code == errNoToken.code:
+		p.Title, p.What, p.Do = "Your verification is not finished", "There is no verification to return to on this address yet.", "Go back to the organisation that asked you to verify your identity and start again from there."
+	case e.status == http.StatusNotFound:
+		p.Title, p.What, p.Do = "This verification is not known", "This address does not match any verification, or its result has expired.", "If you were verifying your identity, go back to the organisation that asked you to and start again from there."
+	case e.status >= 500:
+		p.Title, p.What, p.Do = "Your verification could not be completed", "Something went wrong on our side while bringing you back from your verification.", "Please reload this page in a few minutes."
+	default:
+		p.Title, p.What, p.Do = "This page cannot be opened", "The address could not be followed.", "Go back to the organisation that asked you to verify your identity."
+	}
+	return p
+}
+
+// writeStartPage answers err to a person's browser on a start link.
 func (a *API) writeStartPage(w http.ResponseWriter, r *http.Request, err error) {
+	a.writePersonPage(w, r, err, startPageFor)
+}
+
+// writePersonPage answers err to a person's browser as the page words gives, with
+// the status and headers the JSON answer would have.
+func (a *API) writePersonPage(w http.ResponseWriter, r *http.Request, err error, words func(*apiError, string) personPage) {
 	e := a.answerFor(r, err)
-	rid := requestID(r)
+	writePage(w, e.status, e.header, words(e, requestID(r)))
+}
+
+// writePage writes page with status and extra headers, under a strict CSP.
+func writePage(w http.ResponseWriter, status int, header http.Header, page personPage) {
 	h := w.Header()
-	for k, v := range e.header {
+	for k, v := range header {
 		h[k] = v
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(e.status)
-	_ = startTmpl.Execute(w, startPageFor(e, rid))
+	w.WriteHeader(status)
+	_ = pageTmpl.Execute(w, page)
 }

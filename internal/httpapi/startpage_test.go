@@ -10,6 +10,8 @@ import (
 
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
 )
 
 const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -104,5 +106,58 @@ func TestWantsHTML(t *testing.T) {
 		if got := wantsHTML(r); got != tt.want {
 			t.Errorf("wantsHTML(%q) = %v, want %v", tt.accept, got, tt.want)
 		}
+	}
+}
+
+// TestReturnPages checks that a person sent back to a return address that cannot be
+// followed reads a plain page in a browser, and API clients get the JSON error.
+func TestReturnPages(t *testing.T) {
+	_, b := setup(t, func(c *Config) {
+		p, err := producer.New(producer.Config{Redis: c.Redis, ReturnBase: "https://kyc.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		c.Producer = p
+	})
+	r := b.do(t, "POST", "/v1/tokens", `{"RedirectURL":"https://app.example.com/done","FetchResult":true}`)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("POST = %d %s", r.status, r.body)
+	}
+	pending := r.job(t).JobId // no BizToken yet
+
+	tests := []struct {
+		name, id string
+		status   int
+		says     string
+	}{
+		{"unknown job", tasks.NewJobID(), http.StatusNotFound, "not known"},
+		{"malformed id", "not-a-job", http.StatusNotFound, "not known"},
+		{"markup in the path", "j_%3Cscript%3Ealert(1)%3C%2Fscript%3E", http.StatusNotFound, "not known"},
+		{"job without a token", pending, http.StatusConflict, "not finished"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page := b.do(t, "GET", "/v1/return/"+tt.id, "", "Accept", browserAccept)
+			body := string(page.body)
+			if page.status != tt.status || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") ||
+				!strings.Contains(body, tt.says) || !strings.Contains(body, "<h1>") || page.header.Get("Location") != "" {
+				t.Fatalf("browser: %d %q\n%s", page.status, page.header.Get("Content-Type"), body)
+			}
+			lower := strings.ToLower(body)
+			for _, bad := range []string{"<script", "http://", "https://", "src=", "<link", "{\"error\""} {
+				if strings.Contains(lower, bad) {
+					t.Fatalf("page holds %q:\n%s", bad, body)
+				}
+			}
+			if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+				t.Fatalf("Content-Security-Policy = %q", csp)
+			}
+			api := b.do(t, "GET", "/v1/return/"+tt.id, "", "Accept", "application/json")
+			if api.status != tt.status || api.header.Get("Content-Type") != "application/json" {
+				t.Fatalf("API client: %d %q %s", api.status, api.header.Get("Content-Type"), api.body)
+			}
+			api.envelope(t)
+		})
 	}
 }

@@ -20,9 +20,6 @@ import (
 var errNoToken = &apiError{status: http.StatusConflict, code: "FailedOperation.NoBizToken",
 	message: "JobId: the job has no BizToken (not succeeded yet, failed or canceled): there is no verification to fetch"}
 
-// verifyPoll is how often a waiting POST …/verification looks for the fetch's answer.
-const verifyPoll = 50 * time.Millisecond
-
 // postVerification enqueues a fetch at interactive priority and answers the job:
 // 200 once the upstream answered within Prefer: wait, 202 while the fetch is queued
 // or running.
@@ -65,60 +62,68 @@ func (a *API) postVerification(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, job)
 }
 
-// waitFetched waits up to wait for a fetch answered after asked, and returns the
-// job as it then stands.
+// waitFetched waits up to wait for a fetch answered after asked (the worker
+// announces each answer on keys.Done), and returns the job as it then stands.
 func (a *API) waitFetched(ctx context.Context, id string, asked time.Time, wait time.Duration) (*tasks.Job, bool, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		job, err := a.cfg.Results.Get(ctx, id)
-		if errors.Is(err, results.ErrNotFound) {
-			return nil, false, errJobNotFound
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		v := job.Verification
-		if v != nil && v.FetchedAt != nil && !v.FetchedAt.Before(asked.Truncate(time.Millisecond)) {
-			return job, true, nil
-		}
-		if v != nil && v.Status.Final() && v.Error != nil {
-			return job, false, nil
-		}
-		if !time.Now().Add(verifyPoll).Before(deadline) {
-			return job, false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		case <-time.After(verifyPoll):
-		}
+	since := asked.Truncate(time.Millisecond)
+	fetched := func(j *tasks.Job) bool {
+		v := j.Verification
+		return v != nil && v.FetchedAt != nil && !v.FetchedAt.Before(since)
 	}
+	job, err := a.waiter.WaitUntil(ctx, id, wait, func(j *tasks.Job) bool {
+		v := j.Verification
+		return fetched(j) || (v != nil && v.Status.Final() && v.Error != nil)
+	})
+	if errors.Is(err, results.ErrNotFound) {
+		return nil, false, errJobNotFound
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return job, fetched(job), nil
 }
 
 // getReturn is where Tencent sends the person back: it enqueues the fetch at
 // interactive priority and redirects to the job's own RedirectURL with
-// token=<BizToken> appended, as Tencent does.
+// token=<BizToken> appended, as Tencent does. When it cannot redirect (unknown or
+// malformed JobId, no BizToken), a browser gets a page and API clients the JSON error.
 func (a *API) getReturn(w http.ResponseWriter, r *http.Request) {
+	fail := func(err error) {
+		if wantsHTML(r) {
+			a.writePersonPage(w, r, err, returnPageFor)
+			return
+		}
+		a.writeError(w, r, err)
+	}
 	id := r.PathValue("JobId")
 	if !tasks.ValidID("j_", id) {
-		http.NotFound(w, r)
+		fail(errJobNotFound)
 		return
 	}
 	f, err := a.cfg.Results.Fields(r.Context(), id, tasks.FieldReturnURL, tasks.FieldBizToken)
 	if errors.Is(err, results.ErrNotFound) {
-		http.NotFound(w, r)
+		fail(errJobNotFound)
 		return
 	}
 	if err != nil {
-		a.writeError(w, r, err)
+		fail(err)
 		return
 	}
 	if err := a.cfg.Producer.Fetch(r.Context(), id, tasks.TriggerReturn, tasks.PriorityInteractive); err != nil {
 		a.log.Warn().Err(err).Str("job_id", id).Msg("could not enqueue the fetch of a returning person")
 	}
 	if f[0] == "" {
+		if wantsHTML(r) {
+			writePage(w, http.StatusOK, nil, personPage{Title: "Thank you", What: "Your verification was received.",
+				Do: "You can close this page and go back to the organisation that asked you to verify your identity.", RequestID: requestID(r)})
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("Thank you: your verification was received.\n"))
+		return
+	}
+	if f[1] == "" && r.URL.Query().Get("token") == "" {
+		fail(errNoToken)
 		return
 	}
 	http.Redirect(w, r, appendToken(f[0], r.URL.Query().Get("token"), f[1]), http.StatusFound)

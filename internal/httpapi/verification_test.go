@@ -19,6 +19,7 @@ func TestVerificationRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(p.Close)
 		c.Producer, c.Tokens = p, []string{"secret-token-0123456789"}
 	})
 	auth := []string{"Authorization", "Bearer secret-token-0123456789"}

@@ -1,4 +1,5 @@
-// Package jobwait waits for jobs to become final. A Waiter holds the process's one
+// Package jobwait waits for jobs to become final (or, with WaitUntil, for a condition
+// on a job announced on keys.Done, such as a recorded verification). A Waiter holds the process's one
 // subscription to keys.Done and fans its messages out to every waiting caller (the
 // API's Prefer: wait, start links, the CLI's --wait and status).
 //
@@ -75,6 +76,14 @@ func (w *Waiter) Close() error {
 // last read (nil if never read) and ctx.Err(); when the Waiter closes, ErrClosed. An
 // error reading the job (results.ErrNotFound included) is returned as it is.
 func (w *Waiter) Wait(ctx context.Context, jobID string) (*tasks.Job, error) {
+	return w.waitUntil(ctx, jobID, isFinal)
+}
+
+func isFinal(j *tasks.Job) bool { return j.Status.Final() }
+
+// waitUntil waits until cond holds for job jobID, read again on every message
+// naming it on keys.Done.
+func (w *Waiter) waitUntil(ctx context.Context, jobID string, cond func(*tasks.Job) bool) (*tasks.Job, error) {
 	woken, unregister := w.hub.register(jobID)
 	defer unregister()
 	if err := w.hub.waitUp(ctx); err != nil {
@@ -88,7 +97,7 @@ func (w *Waiter) Wait(ctx context.Context, jobID string) (*tasks.Job, error) {
 			}
 			return nil, err
 		}
-		if job.Status.Final() {
+		if cond(job) {
 			return job, nil
 		}
 		select {
@@ -105,9 +114,16 @@ func (w *Waiter) Wait(ctx context.Context, jobID string) (*tasks.Job, error) {
 // final, or read again once d ran out or the Waiter closed. Only ctx ending (its
 // error) or a failed read is an error.
 func (w *Waiter) WaitFor(ctx context.Context, jobID string, d time.Duration) (*tasks.Job, error) {
+	return w.WaitUntil(ctx, jobID, d, isFinal)
+}
+
+// WaitUntil waits up to d for cond to hold for job jobID, and returns it as it then
+// stands, as WaitFor does. cond is checked on the record read again each time
+// jobID is published on keys.Done (its final state, or a fetch's answer).
+func (w *Waiter) WaitUntil(ctx context.Context, jobID string, d time.Duration, cond func(*tasks.Job) bool) (*tasks.Job, error) {
 	if d > 0 {
 		wctx, cancel := context.WithTimeout(ctx, d)
-		job, err := w.Wait(wctx, jobID)
+		job, err := w.waitUntil(wctx, jobID, cond)
 		cancel()
 		if err == nil {
 			return job, nil

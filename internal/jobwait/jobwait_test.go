@@ -70,6 +70,7 @@ func setup(t *testing.T) (*bundle, func(context.Context) error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	w, err := New(Config{Redis: rdb, Results: p.Results()})
 	if err != nil {
 		t.Fatal(err)
@@ -174,5 +175,32 @@ func TestCloseAnswersWaiters(t *testing.T) {
 	}
 	if _, err := b.w.Wait(context.Background(), id); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestWaitUntilWakesOnVerification checks that a recorded fetch answer wakes a
+// caller waiting on a condition of an already-final job, well before its deadline.
+func TestWaitUntilWakesOnVerification(t *testing.T) {
+	b, _ := setup(t)
+	id := b.submit(t)
+	b.finish(t, id)
+	fetched := func(j *tasks.Job) bool { return j.Verification != nil && j.Verification.FetchedAt != nil }
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		j, err := b.w.WaitUntil(context.Background(), id, time.Minute, fetched)
+		done <- result{j, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := b.results.RecordVerification(context.Background(), id, results.Verified{Status: tasks.VerificationPassed, RequestID: "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || !fetched(r.job) {
+			t.Fatalf("WaitUntil = %+v, %v", r.job, r.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("WaitUntil not woken %s after the answer", time.Since(start))
 	}
 }

@@ -1,6 +1,7 @@
 // Package results keeps every job's state and result in Redis: the hash
 // keys.Result(JobId) whose layout is part of the public contract (tasks.Field*), and the
-// keys.Done channel on which the JobId of every final job is published.
+// keys.Done channel on which the JobId of every final job is published (again, harmlessly,
+// each time a verification fetch's answer is recorded).
 //
 // Store is the only place a job changes state (running, retrying, final, canceled,
 // reopened for a re-run): atomic one-key Lua scripts that never move a final job back

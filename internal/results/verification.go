@@ -125,7 +125,16 @@ func (s *Store) RecordVerification(ctx context.Context, jobID string, v Verified
 	if n == -1 {
 		return false, ErrNotFound
 	}
+	s.announce(ctx, jobID)
 	return n == 2, nil
+}
+
+// announce publishes jobID on keys.Done after a fetch's answer was recorded, so that
+// callers waiting for it wake. The job may already be final and announced: the
+// channel's subscribers re-read the record, so a repeat is harmless. A lost
+// announcement only makes a waiter read the record at its deadline instead.
+func (s *Store) announce(ctx context.Context, jobID string) {
+	_ = s.rdb.Publish(ctx, keys.Done, jobID).Err()
 }
 
 // RecordFetchError records the last failed fetch of job jobID; a missing record is
@@ -137,6 +146,7 @@ func (s *Store) RecordFetchError(ctx context.Context, jobID, code, message strin
 	if err != nil {
 		return fmt.Errorf("results: record fetch error of %s: %w", jobID, err)
 	}
+	s.announce(ctx, jobID)
 	return nil
 }
 
