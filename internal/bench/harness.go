@@ -85,6 +85,7 @@ type Options struct {
 	FaceidqBin       string        // the faceidq binary (built when empty)
 	Self             string        // this harness's binary, for the asynq modes' workers
 	WebhookDelay     time.Duration // when set, every faceidq job has a webhook to a receiver this slow
+	ApplyGet         bool          // run only the apply+get scenario (faceidq): both actions' backlogs at once
 	Dir              string        // scratch directory
 	Log              io.Writer     // progress lines
 }
@@ -159,6 +160,25 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		env.callback = "http://" + rl.Addr().String() + "/hook"
 	}
 
+	if o.ApplyGet {
+		var rows []ActionRow
+		for _, prof := range o.Profiles {
+			p, ok := Profiles[prof]
+			if !ok {
+				return fmt.Errorf("bench: unknown profile %q", prof)
+			}
+			for _, n := range o.Workers {
+				fmt.Fprintf(o.Log, "scenario: apply+get, %d worker(s), %s\n", n, p.Name)
+				r, err := env.actionsScenario(ctx, n, p)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, r...)
+			}
+		}
+		writeActionsTable(out, o, rows)
+		return nil
+	}
 	var rows []Row
 	for _, prof := range o.Profiles {
 		p, ok := Profiles[prof]
