@@ -72,7 +72,7 @@ func (e *runEnv) actionsScenario(ctx context.Context, n int, p Profile) ([]Actio
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	per := max(1, 2*e.o.Rate/20)
-	next := 0
+	next, fed, noToken := 0, 0, 0
 	for time.Now().Before(to) {
 		select {
 		case <-ctx.Done():
@@ -80,17 +80,18 @@ func (e *runEnv) actionsScenario(ctx context.Context, n int, p Profile) ([]Actio
 		case <-tick.C:
 		}
 		for k := 0; k < per; k++ {
-			err := pr.Fetch(ctx, ids[next], tasks.TriggerNow, tasks.PriorityBatch)
+			err := pr.Fetch(ctx, ids[next], tasks.TriggerNow, e.o.GetLane)
 			switch {
 			case errors.Is(err, results.ErrNoToken):
-				next = 0
+				next, noToken = 0, noToken+1
 				continue
 			case err != nil:
 				return nil, fmt.Errorf("bench: enqueue fetch: %w", err)
 			}
-			next = (next + 1) % len(ids)
+			next, fed = (next+1)%len(ids), fed+1
 		}
 	}
+	fmt.Fprintf(e.o.Log, "  fetches enqueued %d, not yet minted %d\n", fed, noToken)
 	st := e.sim.Stats()
 	stopWorkers(cmds)
 	cmds = nil

@@ -73,21 +73,22 @@ func ParseModes(s string) ([]string, error) {
 
 // Options configures a run.
 type Options struct {
-	Workers          []int         // worker process counts, e.g. 1, 3, 8
-	Modes            []string      // of Modes (see ParseModes)
-	Profiles         []string      // keys of Profiles
-	Duration         time.Duration // measured time per scenario
-	Warmup           time.Duration // unmeasured time before it
-	Backlog          int           // batch jobs pending at the start
-	InteractiveEvery time.Duration // one interactive job this often
-	Rate             int           // upstream limit
-	Concurrency      int           // per worker process
-	FaceidqBin       string        // the faceidq binary (built when empty)
-	Self             string        // this harness's binary, for the asynq modes' workers
-	WebhookDelay     time.Duration // when set, every faceidq job has a webhook to a receiver this slow
-	ApplyGet         bool          // run only the apply+get scenario (faceidq): both actions' backlogs at once
-	Dir              string        // scratch directory
-	Log              io.Writer     // progress lines
+	Workers          []int          // worker process counts, e.g. 1, 3, 8
+	Modes            []string       // of Modes (see ParseModes)
+	Profiles         []string       // keys of Profiles
+	Duration         time.Duration  // measured time per scenario
+	Warmup           time.Duration  // unmeasured time before it
+	Backlog          int            // batch jobs pending at the start
+	InteractiveEvery time.Duration  // one interactive job this often
+	Rate             int            // upstream limit
+	Concurrency      int            // per worker process
+	FaceidqBin       string         // the faceidq binary (built when empty)
+	Self             string         // this harness's binary, for the asynq modes' workers
+	WebhookDelay     time.Duration  // when set, every faceidq job has a webhook to a receiver this slow
+	GetLane          tasks.Priority // the lane of the apply+get scenario's fetches
+	ApplyGet         bool           // run only the apply+get scenario (faceidq): both actions' backlogs at once
+	Dir              string         // scratch directory
+	Log              io.Writer      // progress lines
 }
 
 // Row is one measured scenario.
