@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/faceidq/faceidq/internal/bench"
+	"github.com/faceidq/faceidq/tasks"
 )
 
 func main() {
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string) int {
 	concurrency := fs.Int("concurrency", 32, "jobs at once per worker process")
 	bin := fs.String("faceidq", "", "faceidq binary (default: go build ./cmd/faceidq)")
 	webhookDelay := fs.Duration("webhook-delay", 0, "give every faceidq job a webhook to a local receiver this slow (e.g. 5s)")
+	applyGet := fs.Bool("apply-get", false, "faceidq only: keep an Apply and a Get backlog pending together and measure each action's budget")
+	getLane := fs.String("get-lane", "batch", "with -apply-get: the lane of the fetches (batch: behind the Apply backlog; interactive)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -66,6 +69,10 @@ func run(ctx context.Context, args []string) int {
 		Workers: counts, Modes: modeList, Profiles: strings.Split(*profiles, ","),
 		Duration: *duration, Warmup: *warmup, Backlog: *backlog, InteractiveEvery: *every, Rate: 20,
 		Concurrency: *concurrency, FaceidqBin: *bin, Self: self, Dir: dir, Log: os.Stderr, WebhookDelay: *webhookDelay,
+		ApplyGet: *applyGet, GetLane: tasks.PriorityBatch,
+	}
+	if *getLane == "interactive" {
+		o.GetLane = tasks.PriorityInteractive
 	}
 	if err := bench.Run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "faceidq-bench:", err)

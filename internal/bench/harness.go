@@ -73,20 +73,22 @@ func ParseModes(s string) ([]string, error) {
 
 // Options configures a run.
 type Options struct {
-	Workers          []int         // worker process counts, e.g. 1, 3, 8
-	Modes            []string      // of Modes (see ParseModes)
-	Profiles         []string      // keys of Profiles
-	Duration         time.Duration // measured time per scenario
-	Warmup           time.Duration // unmeasured time before it
-	Backlog          int           // batch jobs pending at the start
-	InteractiveEvery time.Duration // one interactive job this often
-	Rate             int           // upstream limit
-	Concurrency      int           // per worker process
-	FaceidqBin       string        // the faceidq binary (built when empty)
-	Self             string        // this harness's binary, for the asynq modes' workers
-	WebhookDelay     time.Duration // when set, every faceidq job has a webhook to a receiver this slow
-	Dir              string        // scratch directory
-	Log              io.Writer     // progress lines
+	Workers          []int          // worker process counts, e.g. 1, 3, 8
+	Modes            []string       // of Modes (see ParseModes)
+	Profiles         []string       // keys of Profiles
+	Duration         time.Duration  // measured time per scenario
+	Warmup           time.Duration  // unmeasured time before it
+	Backlog          int            // batch jobs pending at the start
+	InteractiveEvery time.Duration  // one interactive job this often
+	Rate             int            // upstream limit
+	Concurrency      int            // per worker process
+	FaceidqBin       string         // the faceidq binary (built when empty)
+	Self             string         // this harness's binary, for the asynq modes' workers
+	WebhookDelay     time.Duration  // when set, every faceidq job has a webhook to a receiver this slow
+	GetLane          tasks.Priority // the lane of the apply+get scenario's fetches
+	ApplyGet         bool           // run only the apply+get scenario (faceidq): both actions' backlogs at once
+	Dir              string         // scratch directory
+	Log              io.Writer      // progress lines
 }
 
 // Row is one measured scenario.
@@ -159,6 +161,25 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		env.callback = "http://" + rl.Addr().String() + "/hook"
 	}
 
+	if o.ApplyGet {
+		var rows []ActionRow
+		for _, prof := range o.Profiles {
+			p, ok := Profiles[prof]
+			if !ok {
+				return fmt.Errorf("bench: unknown profile %q", prof)
+			}
+			for _, n := range o.Workers {
+				fmt.Fprintf(o.Log, "scenario: apply+get, %d worker(s), %s\n", n, p.Name)
+				r, err := env.actionsScenario(ctx, n, p)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, r...)
+			}
+		}
+		writeActionsTable(out, o, rows)
+		return nil
+	}
 	var rows []Row
 	for _, prof := range o.Profiles {
 		p, ok := Profiles[prof]
