@@ -23,6 +23,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/proctest"
 	"github.com/faceidq/faceidq/internal/redisproc"
 	"github.com/faceidq/faceidq/internal/simulator"
@@ -373,7 +374,9 @@ const benchWebhookSecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 // limiterSpread reads the delay spread shared in the faceidq limiter's hash (0 when
 // there is none).
 func (e *runEnv) limiterSpread(ctx context.Context) time.Duration {
-	ks, _ := e.rdb.Keys(ctx, "faceidq:{limiter:*").Result()
+	// The Apply budget's hash: not its usage counters (same hash tag, longer name) nor
+	// another action's budget.
+	ks, _ := e.rdb.Keys(ctx, "faceidq:{limiter:*"+faceid.Action+"*}").Result()
 	if len(ks) == 0 {
 		return 0
 	}
