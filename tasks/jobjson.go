@@ -10,7 +10,10 @@ import (
 type msTime time.Time
 
 func (t msTime) MarshalJSON() ([]byte, error) {
-	return json.Marshal(FormatTime(time.Time(t)))
+	b := make([]byte, 0, len(TimeFormat)+4)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, TimeFormat)
+	return append(b, '"'), nil
 }
 
 func optMS(t *time.Time) *msTime {

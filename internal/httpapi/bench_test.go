@@ -34,6 +34,7 @@ func BenchmarkPostToken(b *testing.B) {
 		for pb.Next() {
 			req := httptest.NewRequest("POST", "/v1/tokens", strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer bench-token")
+			req.Header.Set("Content-Type", "application/json")
 			rec := httptest.NewRecorder()
 			a.ServeHTTP(rec, req)
 			if rec.Code != http.StatusAccepted {
