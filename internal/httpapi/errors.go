@@ -23,9 +23,11 @@ const (
 	CodeIdempotencyMismatch = "InvalidParameterValue.IdempotencyKeyReused"
 	CodeIdempotencyInFlight = "FailedOperation.IdempotencyKeyInFlight"
 	CodeUnavailable         = "InternalError.Unavailable"
-	CodeUnsupportedMedia    = "UnsupportedMediaType"
-	CodeHostNotAllowed      = "AuthFailure.HostNotAllowed"
-	CodeInternal            = "InternalError"
+	// CodeNotReplicated answers a job written but not confirmed by FACEIDQ_ACK_REPLICAS replicas in time.
+	CodeNotReplicated    = "InternalError.NotReplicated"
+	CodeUnsupportedMedia = "UnsupportedMediaType"
+	CodeHostNotAllowed   = "AuthFailure.HostNotAllowed"
+	CodeInternal         = "InternalError"
 )
 
 // Envelope is the body of every error answer:
@@ -106,6 +108,12 @@ func classify(err error, maxBody int64) (e *apiError, internal bool) {
 			message: "Idempotency-Key: was used before with a different request; use a new key for a new request"}, false
 	case campaignError(err) != nil:
 		return campaignError(err), false
+	case errors.Is(err, producer.ErrNotReplicated):
+		// The job exists on the master and may run; it is only not known to be durable.
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeNotReplicated,
+			message: "the job was written but not confirmed by enough replicas (FACEIDQ_ACK_REPLICAS) in time; " +
+				"it may still run: retry with the same Idempotency-Key to get it, never a second one",
+			header: http.Header{"Retry-After": {"1"}}}, true
 	case errors.Is(err, producer.ErrIdempotencyInFlight):
 		return &apiError{status: http.StatusConflict, code: CodeIdempotencyInFlight,
 			message: "Idempotency-Key: the first request with this key is still being processed; retry in a second",
