@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/faceidq/faceidq/internal/metrics"
+	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -96,3 +98,25 @@ type handler[P, R any] struct {
 }
 
 var _ asynq.Handler = (*handler[int, int])(nil)
+
+// enqueueWebhook reads job jobID and enqueues the webhook task build makes of it (what
+// names it in log lines). A job without a URL has none; the task id makes a second
+// enqueue of one event a no-op, so a duplicate run repeats this safely.
+func (w *Worker) enqueueWebhook(ctx context.Context, jobID, what string, build func(*tasks.Job, ...asynq.Option) (*asynq.Task, error), log zerolog.Logger) {
+	job, err := w.results.Get(ctx, jobID)
+	if err != nil {
+		log.Warn().Err(err).Msg("could not read the job for its " + what)
+		return
+	}
+	t, err := build(job)
+	if errors.Is(err, webhook.ErrNoURL) {
+		return
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("could not build the " + what + " task")
+		return
+	}
+	if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		log.Error().Err(err).Msg("could not enqueue the " + what)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/results"
-	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -135,23 +134,7 @@ func (a applyAction) finished(ctx context.Context, p *tasks.ApplyPayload, log ze
 			log.Warn().Err(err).Msg("could not release the job's image; its TTL will delete it")
 		}
 	}
-	if w.cfg.Webhooks == nil {
-		return
-	}
-	job, err := w.results.Get(ctx, p.JobID)
-	if err != nil {
-		log.Warn().Err(err).Msg("could not read the final job for its webhook")
-		return
-	}
-	t, err := w.cfg.Webhooks.TaskFor(job)
-	if errors.Is(err, webhook.ErrNoURL) {
-		return
-	}
-	if err != nil {
-		log.Error().Err(err).Msg("could not build the webhook task")
-		return
-	}
-	if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		log.Error().Err(err).Msg("could not enqueue the webhook")
+	if w.cfg.Webhooks != nil {
+		w.enqueueWebhook(ctx, p.JobID, "webhook", w.cfg.Webhooks.TaskFor, log)
 	}
 }

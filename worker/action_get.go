@@ -12,7 +12,6 @@ import (
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/results"
-	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -155,25 +154,8 @@ func (a getAction) record(ctx context.Context, t *getTask, v results.Verified, l
 
 // announce enqueues the verification.completed webhook of job jobID.
 func (a getAction) announce(ctx context.Context, jobID string, log zerolog.Logger) {
-	w := a.w
-	if w.cfg.Webhooks == nil {
-		return
-	}
-	job, err := w.results.Get(ctx, jobID)
-	if err != nil {
-		log.Warn().Err(err).Msg("could not read the job for its verification webhook")
-		return
-	}
-	t, err := w.cfg.Webhooks.VerificationTaskFor(job)
-	if errors.Is(err, webhook.ErrNoURL) {
-		return
-	}
-	if err != nil {
-		log.Error().Err(err).Msg("could not build the verification webhook task")
-		return
-	}
-	if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		log.Error().Err(err).Msg("could not enqueue the verification webhook")
+	if w := a.w; w.cfg.Webhooks != nil {
+		w.enqueueWebhook(ctx, jobID, "verification webhook", w.cfg.Webhooks.VerificationTaskFor, log)
 	}
 }
 

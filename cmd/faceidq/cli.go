@@ -268,31 +268,40 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one JobId (faceidq status <JobId>)")
-	}
-	if !tasks.ValidID("j_", pos[0]) {
-		return usagef("%q is not a JobId (j_ and 26 characters)", clipArg(pos[0]))
-	}
-	var wait time.Duration
-	if o.wait.value != "0s" && o.wait.value != "0" {
-		if wait, err = o.wait.duration(); err != nil {
-			return err
-		}
+	id, wait, err := jobArgs("status", pos, o.wait)
+	if err != nil {
+		return err
 	}
 	rdb, err := connect(ctx, o.redisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	job, err := waitFinal(ctx, rdb, results.New(rdb, results.Config{}), pos[0], wait)
+	job, err := waitFinal(ctx, rdb, results.New(rdb, results.Config{}), id, wait)
 	if errors.Is(err, results.ErrNotFound) {
-		return fmt.Errorf("no job %s (unknown, or its result expired)", pos[0])
+		return fmt.Errorf("no job %s (unknown, or its result expired)", id)
 	}
 	if err != nil {
 		return err
 	}
 	return printJSON(e.stdout, job)
+}
+
+// jobArgs reads the one JobId argument of `faceidq cmd <JobId>` and its --wait
+// (0 when not given).
+func jobArgs(cmd string, pos []string, waitOpt *option) (id string, wait time.Duration, err error) {
+	if len(pos) != 1 {
+		return "", 0, usagef("want exactly one JobId (faceidq %s <JobId>)", cmd)
+	}
+	if id = pos[0]; !tasks.ValidID("j_", id) {
+		return "", 0, usagef("%q is not a JobId (j_ and 26 characters)", clipArg(id))
+	}
+	if waitOpt.value != "0s" && waitOpt.value != "0" {
+		if wait, err = waitOpt.duration(); err != nil {
+			return "", 0, err
+		}
+	}
+	return id, wait, nil
 }
 
 func clipArg(s string) string {

@@ -33,18 +33,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one JobId (faceidq verify <JobId>)")
-	}
-	id := pos[0]
-	if !tasks.ValidID("j_", id) {
-		return usagef("%q is not a JobId (j_ and 26 characters)", clipArg(id))
-	}
-	var wait time.Duration
-	if o.wait.value != "0s" && o.wait.value != "0" {
-		if wait, err = o.wait.duration(); err != nil {
-			return err
-		}
+	id, wait, err := jobArgs("verify", pos, o.wait)
+	if err != nil {
+		return err
 	}
 	rdb, err := connect(ctx, o.redisURL)
 	if err != nil {
