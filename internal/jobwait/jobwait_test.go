@@ -191,7 +191,7 @@ func TestWaitUntilWakesOnVerification(t *testing.T) {
 		j, err := b.w.WaitUntil(context.Background(), id, time.Minute, fetched)
 		done <- result{j, err}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waittest.Until(t, waittest.DefaultTimeout, "the caller to wait", func() bool { n, _ := b.w.Stats(); return n == 1 })
 	if _, err := b.results.RecordVerification(context.Background(), id, results.Verified{Status: tasks.VerificationPassed, RequestID: "r2"}); err != nil {
 		t.Fatal(err)
 	}
