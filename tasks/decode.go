@@ -64,6 +64,17 @@ func decodeStrict(b []byte, v reflect.Value, prefix string) error {
 	if !utf8.Valid(b) { // encoding/json would turn bad bytes into U+FFFD silently
 		return malformed(whole, "is not valid UTF-8")
 	}
+	if decodeFast(b, v) {
+		return nil
+	}
+	v.Set(reflect.Zero(v.Type())) // the walk words the error from scratch
+	return decodeWalk(b, v, prefix)
+}
+
+// decodeWalk is decodeStrict's path for input decodeFast refuses: it walks the
+// tokens and stops at the first problem, which it names.
+func decodeWalk(b []byte, v reflect.Value, prefix string) error {
+	whole := wholeName(prefix)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
 	if errors.Is(err, io.EOF) {
@@ -163,6 +174,7 @@ func decodeValue(dec *json.Decoder, f reflect.Value, path string) error {
 // fields is the JSON view of a struct type.
 type fields struct {
 	byName map[string][]int // JSON name → field index path (embedded structs flattened)
+	ord    map[string]int   // JSON name → its place in names
 	names  []string         // in declaration order
 }
 
@@ -172,7 +184,7 @@ func fieldsOf(t reflect.Type) *fields {
 	if fs, ok := fieldCache.Load(t); ok {
 		return fs.(*fields)
 	}
-	fs := &fields{byName: map[string][]int{}}
+	fs := &fields{byName: map[string][]int{}, ord: map[string]int{}}
 	fs.add(t, nil)
 	fieldCache.Store(t, fs)
 	return fs
@@ -197,6 +209,7 @@ func (fs *fields) add(t reflect.Type, at []int) {
 			continue
 		}
 		fs.byName[name] = append(append([]int(nil), at...), i)
+		fs.ord[name] = len(fs.names)
 		fs.names = append(fs.names, name)
 	}
 	for _, sf := range embedded {
