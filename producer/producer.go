@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/asynqwire"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
@@ -132,6 +133,7 @@ type Producer struct {
 	cfg       Config
 	rdb       redis.UniversalClient
 	client    *asynq.Client
+	taskw     asynqwire.Writer // tasks written in a job's own pipeline
 	inspector *asynq.Inspector
 	results   *results.Store
 	images    *images.Store
@@ -501,14 +503,19 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	rec := pr.record()
 	// The record is written before the key is claimed, so whoever finds the claim
 	// also finds the record. Both go out in one pipeline shared with concurrent Submits.
+	// Without an Idempotency-Key the task goes out in the same pipeline, after the
+	// record (a worker that finds the task finds the record): one round trip.
 	var write *redis.IntCmd
 	var claimed *redis.Cmd
+	var task *asynqwire.Result
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
 		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
 				pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
+		} else {
+			task = p.taskw.Enqueue(ctx, pipe, p.applyTask(pr.payload.Priority, pr.jobID, pr.encoded), p.cfg.Now())
 		}
 	})
 	err = write.Err()
@@ -518,6 +525,12 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	if err != nil {
 		p.undo(pr, false)
 		return nil, false, fmt.Errorf("producer: write job %s: %w", pr.jobID, err)
+	}
+	if task != nil {
+		if _, err := task.Enqueued(); err != nil { // false: the id is taken, by this very job
+			p.undo(pr, false)
+			return nil, false, fmt.Errorf("producer: enqueue %s: %w", pr.jobID, err)
+		}
 	}
 	if claimed != nil {
 		if existing, err := claimed.Text(); err == nil {
@@ -534,9 +547,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return job, created, nil
 		}
 	}
-	if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
-		p.undo(pr, true)
-		return nil, false, err
+	if task == nil {
+		if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
+			p.undo(pr, true)
+			return nil, false, err
+		}
 	}
 	if err := p.Ack(ctx, jobWrites(pr.payload.Priority, pr.jobID)...); err != nil {
 		return nil, false, err // the job stays: a retry with the same key finds it
@@ -593,6 +608,13 @@ func (p *Producer) existing(ctx context.Context, value, fp string) (*tasks.Job, 
 		}
 	}
 	return job, false, nil
+}
+
+// applyTask is the Apply task of job jobID as asynqwire writes it: what
+// tasks.NewApplyTask gives asynq's client.
+func (p *Producer) applyTask(prio tasks.Priority, jobID string, payload []byte) asynqwire.Task {
+	return asynqwire.Task{Type: tasks.TypeApplyToken, Payload: payload, ID: jobID, Queue: prio.Queue(),
+		MaxRetry: tasks.AsynqMaxRetry, Timeout: p.cfg.TaskTimeout}
 }
 
 // enqueue puts a job's task on its lane. The task id is the JobId, so a second

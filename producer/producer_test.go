@@ -69,6 +69,39 @@ func TestSubmit(t *testing.T) {
 		}
 	})
 
+	t.Run("the pipelined task is the one asynq's client writes", func(t *testing.T) {
+		// Without an Idempotency-Key the task shares the record's pipeline
+		// (asynqwire); with one, asynq's client enqueues it. Both must be the same task.
+		p, b := setup(t)
+		for _, prio := range []tasks.Priority{tasks.PriorityInteractive, tasks.PriorityBatch} {
+			req := &tasks.TokenRequest{RedirectURL: str("https://example.com/same"), Priority: prio}
+			plain, _, err := p.Submit(ctx, req, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyed, _, err := p.Submit(ctx, req, Options{IdempotencyKey: "k-" + string(prio)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pi, err := b.insp.GetTaskInfo(prio.Queue(), plain.JobId)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ki, err := b.insp.GetTaskInfo(prio.Queue(), keyed.JobId)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pi.Type != ki.Type || pi.MaxRetry != ki.MaxRetry || pi.Timeout != ki.Timeout || pi.State != ki.State ||
+				pi.Deadline != ki.Deadline || pi.Queue != ki.Queue || pi.Type != tasks.TypeApplyToken {
+				t.Errorf("pipelined task %+v differs from asynq's %+v", pi, ki)
+			}
+			pl, err := p.results.Payload(ctx, plain.JobId)
+			if err != nil || string(pi.Payload) != string(pl) {
+				t.Errorf("task payload %q, record payload %q (%v)", pi.Payload, pl, err)
+			}
+		}
+	})
+
 	t.Run("bad input writes nothing", func(t *testing.T) {
 		p, b := setup(t)
 		for _, req := range []*tasks.TokenRequest{
