@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -67,17 +69,13 @@ func code(n int64) *int64 { return &n }
 // waitVerification waits for job id's Verification to reach status.
 func (b *testBundle) waitVerification(t *testing.T, id string, status tasks.VerificationStatus) *tasks.Job {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		j, err := b.producer.Get(context.Background(), id)
-		if err == nil && j.Verification != nil && j.Verification.Status == status {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: verification not %s in time: %+v, %v", id, status, j, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var j *tasks.Job
+	waittest.UntilReason(t, 10*time.Second, "job "+id+": verification "+string(status), func() (bool, string) {
+		var err error
+		j, err = b.producer.Get(context.Background(), id)
+		return err == nil && j.Verification != nil && j.Verification.Status == status, fmt.Sprintf("%+v %v", j, err)
+	})
+	return j
 }
 
 func TestGetAction(t *testing.T) {

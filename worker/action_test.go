@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -124,19 +126,12 @@ func TestActionsHaveTheirOwnBudget(t *testing.T) {
 	if _, err := w.client.Enqueue(asynq.NewTask("test:echo", []byte("e1"), asynq.Queue(tasks.QueueInteractive), asynq.MaxRetry(5))); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, retrying, calls := echo.result("e1")
-		if out == "ok" {
-			if calls != 3 || !slices.Equal(retrying, []string{"RequestLimitExceeded", "InternalError"}) {
-				t.Fatalf("calls %d, retrying %v; want 3 calls after a rate limit and a transient error", calls, retrying)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("echo task not done: %q %v", out, retrying)
-		}
-		time.Sleep(5 * time.Millisecond)
+	waittest.UntilReason(t, 10*time.Second, "echo task done", func() (bool, string) {
+		out, retrying, _ := echo.result("e1")
+		return out == "ok", fmt.Sprintf("%q %v", out, retrying)
+	})
+	if _, retrying, calls := echo.result("e1"); calls != 3 || !slices.Equal(retrying, []string{"RequestLimitExceeded", "InternalError"}) {
+		t.Fatalf("calls %d, retrying %v; want 3 calls after a rate limit and a transient error", calls, retrying)
 	}
 	if got := lims["EchoIntl"]; got.waits.Load() != 3 || got.penalties.Load() != 1 {
 		t.Fatalf("echo budget: %d waits, %d penalties; want 3 and 1", got.waits.Load(), got.penalties.Load())

@@ -177,13 +177,10 @@ func TestPermanentAndAccountErrors(t *testing.T) {
 		ids = append(ids, j.JobId)
 	}
 	sw := pipeline.New(c.rdb)
-	deadline := time.Now().Add(20 * time.Second)
-	for st, _ := sw.State(ctx); !st.Paused; st, _ = sw.State(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatal("pipeline not paused by the account-level error")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waittest.Until(t, 20*time.Second, "pipeline paused by the account-level error", func() bool {
+		st, _ := sw.State(ctx)
+		return st.Paused
+	})
 	before := c.sim.Stats().ByCode["UnauthorizedOperation.Arrears"]
 	// While paused, jobs are still accepted and none is failed.
 	for i := 0; i < 5; i++ {

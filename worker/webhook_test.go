@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
@@ -90,19 +92,14 @@ func TestWebhookRetriesNeverCallUpstreamAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		j, err := store.Get(ctx, job.JobId)
-		if err == nil && j.Webhook != nil && j.Webhook.Status == webhook.StatusDelivered {
-			if j.Webhook.Attempts != 3 {
-				t.Fatalf("webhook attempts = %d, want 3", j.Webhook.Attempts)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook not delivered: %+v", j)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var j *tasks.Job
+	waittest.UntilReason(t, 15*time.Second, "webhook delivered", func() (bool, string) {
+		var err error
+		j, err = store.Get(ctx, job.JobId)
+		return err == nil && j.Webhook != nil && j.Webhook.Status == webhook.StatusDelivered, fmt.Sprintf("%+v %v", j, err)
+	})
+	if j.Webhook.Attempts != 3 {
+		t.Fatalf("webhook attempts = %d, want 3", j.Webhook.Attempts)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/faceidq/faceidq/internal/pipeline"
 	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -138,17 +140,13 @@ func (b *testBundle) submit(t *testing.T, redirect string, mut func(*tasks.Token
 // waitFinal waits for job id to be final and returns it.
 func (b *testBundle) waitFinal(t *testing.T, id string) *tasks.Job {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		j, err := b.producer.Get(context.Background(), id)
-		if err == nil && j.Status.Final() {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s not final in time: %+v, %v", id, j, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var j *tasks.Job
+	waittest.UntilReason(t, 10*time.Second, "job "+id+" final", func() (bool, string) {
+		var err error
+		j, err = b.producer.Get(context.Background(), id)
+		return err == nil && j.Status.Final(), fmt.Sprintf("%+v %v", j, err)
+	})
+	return j
 }
 
 func apiErr(code string) error {
@@ -225,13 +223,9 @@ func TestWorkerErrorClasses(t *testing.T) {
 			t.Fatalf("upstream got image %q, want the stripped base64", got)
 		}
 		// The image is released right after the result is written.
-		deadline := time.Now().Add(5 * time.Second)
-		for b.rdb.Exists(context.Background(), keys.Image(images.Ref("iVBORw0KGgo="))).Val() != 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("image key still exists after the job is final")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waittest.Until(t, 5*time.Second, "image key gone after the job is final", func() bool {
+			return b.rdb.Exists(context.Background(), keys.Image(images.Ref("iVBORw0KGgo="))).Val() == 0
+		})
 	})
 }
 
@@ -242,19 +236,12 @@ func TestWorkerAccountErrorPausesPipeline(t *testing.T) {
 	b.upstream.setScript(u, apiErr("UnauthorizedOperation.Arrears"))
 	id := b.submit(t, u, nil)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waittest.Until(t, 10*time.Second, "pipeline paused", func() bool {
 		st, _ := w.Pipeline().State(ctx)
-		if st.Paused {
-			if st.Reason != "UnauthorizedOperation.Arrears" {
-				t.Fatalf("reason = %q", st.Reason)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pipeline not paused")
-		}
-		time.Sleep(5 * time.Millisecond)
+		return st.Paused
+	})
+	if st, _ := w.Pipeline().State(ctx); st.Reason != "UnauthorizedOperation.Arrears" {
+		t.Fatalf("reason = %q", st.Reason)
 	}
 	// More jobs are accepted while paused, and none is failed.
 	id2 := b.submit(t, "https://example.com/while-paused", nil)
@@ -361,13 +348,7 @@ func TestOutageRecoveryRunsBackedOffJobs(t *testing.T) {
 	down := "https://example.com/during-outage"
 	up.setScript(down, &faceid.APIError{Code: "ClientError.NetworkError", Message: "Fail to get response"})
 	id := b.submit(t, down, nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for up.count(down) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first call never made")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waittest.Until(t, 5*time.Second, "first call made", func() bool { return up.count(down) != 0 })
 	// The upstream is back: the next job succeeds, and the one in its hour-long
 	// backoff runs at once.
 	b.waitFinal(t, b.submit(t, "https://example.com/after-outage", nil))

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/faceidq/faceidq/internal/waittest"
 )
 
 // freeAddr returns a loopback address nothing listens on (for the moment).
@@ -29,16 +31,12 @@ func freeAddr(t *testing.T) string {
 // groups.
 func (p *program) waitLog(re *regexp.Regexp) []string {
 	p.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
-			return m
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no log line matches %s:\n%s", re, p.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var m []string
+	waittest.UntilReason(p.t, 30*time.Second, "a log line matching "+re.String(), func() (bool, string) {
+		m = re.FindStringSubmatch(p.stderr.String())
+		return m != nil, p.stderr.String()
+	})
+	return m
 }
 
 // TestServeEmbeddedRedisShared: `serve` without REDIS_URL logs the exact REDIS_URL of

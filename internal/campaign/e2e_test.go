@@ -214,20 +214,13 @@ func TestCancelAndRerunEndToEnd(t *testing.T) {
 	go func() { defer close(done); _ = f.Run(fctx, func(err error) { t.Errorf("feeder: %v", err) }) }()
 	t.Cleanup(func() { stop(); <-done })
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waittest.UntilReason(t, 30*time.Second, "30 rows succeeded", func() (bool, string) {
 		p, err := m.Status(ctx, sum.BatchId)
 		if err != nil {
-			t.Fatal(err)
+			return false, err.Error()
 		}
-		if p.Counts["succeeded"] >= 30 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress: %s", p.Line())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return p.Counts["succeeded"] >= 30, p.Line()
+	})
 	cs, err := m.Cancel(ctx, sum.BatchId)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -58,13 +59,10 @@ func TestSwitch(t *testing.T) {
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go w.Run(wctx, time.Hour) // no polling: the event or the first refresh must update it
-		deadline := time.Now().Add(5 * time.Second)
 		_, _ = sw.Pause(ctx, ReasonOperator)
-		for p, _ := w.Paused(); !p; p, _ = w.Paused() {
-			if time.Now().After(deadline) {
-				t.Fatal("watcher did not see the pause event")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waittest.Until(t, 5*time.Second, "watcher sees the pause event", func() bool {
+			p, _ := w.Paused()
+			return p
+		})
 	})
 }
