@@ -1,14 +1,20 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/asynqwire"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
 )
 
 // BenchmarkPostToken measures POST /v1/tokens through the handler (no network on
@@ -16,7 +22,36 @@ import (
 // `faceidq api` runs it. The end-to-end load test is `go run ./cmd/faceidq-load`.
 func BenchmarkPostToken(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	rdb := srv.Client(b)
+	benchmarkPostToken(b, srv.Client(b))
+}
+
+// BenchmarkPostTokenEmbedded is BenchmarkPostToken on the embedded Redis of
+// `faceidq serve` (miniredis): where its time goes (README, "The embedded Redis").
+// Each sub-benchmark starts with a backlog of that many pending tasks: miniredis
+// copies a whole list on every LPUSH, so a POST costs more the longer the backlog.
+func BenchmarkPostTokenEmbedded(b *testing.B) {
+	for _, backlog := range []int{0, 20_000, 100_000} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			m := redistest.Mini(b)
+			rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+			b.Cleanup(func() { _ = rdb.Close() })
+			ctx := context.Background()
+			for i := 0; i < backlog; i += 1000 {
+				ids := make([]any, 1000)
+				for k := range ids {
+					ids[k] = fmt.Sprintf("j_backlog%08d", i+k)
+				}
+				// RPUSH: filling the backlog with LPUSH would itself be quadratic.
+				if err := rdb.RPush(ctx, asynqwire.PendingKey(tasks.QueueInteractive), ids...).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			benchmarkPostToken(b, rdb)
+		})
+	}
+}
+
+func benchmarkPostToken(b *testing.B, rdb redis.UniversalClient) {
 	p, err := producer.New(producer.Config{Redis: rdb})
 	if err != nil {
 		b.Fatal(err)
