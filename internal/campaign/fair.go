@@ -1,11 +1,16 @@
 package campaign
 
-// Fair sharing of the batch lane among active campaigns (Feeder.Tick): the feeder's
-// window (FeederConfig.Window) is split among the active campaigns in proportion to
-// their weights, and each round a campaign is fed up to its share minus its jobs
-// already waiting or running. The queue then holds a mix of campaigns in proportion
-// to their weights whatever their import order, and the state is all in Redis (the
-// campaigns' weights and the fed jobs), so any feeder reaches the same split.
+import "slices"
+
+// Fair sharing of the batch lane among active campaigns (Feeder.Tick). A feeder
+// hands out each round's budget one job at a time by smooth weighted round-robin
+// over the campaigns it feeds, so that what it feeds, and then what the batch queue
+// (first in, first out) runs, is a mix in proportion to the weights whatever the
+// campaigns' import order. The budget is the room left in the window
+// (FeederConfig.Window): a campaign imported later waits at most for the jobs
+// already in it. Campaigns fed by another feeder (those whose images only their
+// importing process reads) keep their share of the window: the weights split it,
+// and each feeder leaves the other campaigns the room they lack.
 
 // shares splits window among campaigns of the given weights, in proportion to the
 // weights (largest remainder first, ties to the earlier campaign), and at least 1
@@ -45,28 +50,42 @@ func shares(window int, weights []int) []int {
 	return out
 }
 
-// allot hands out budget jobs among campaigns of the given shares and jobs already
-// waiting or running (ready); only those with feedable set are given any. Each next
-// job goes to the campaign furthest below its share relative to the share, so that
-// a budget smaller than the shortfall is split in proportion too.
-func allot(budget int, share, ready []int, feedable []bool) []int {
-	out := make([]int, len(share))
+// wrr is a smooth weighted round-robin (as nginx's upstream balancing): each job
+// goes to the campaign of the highest credit, after every campaign's credit grew by
+// its weight; the chosen one's credit then drops by the sum of the weights. Over any
+// run of jobs, each campaign's count stays within one of its weighted share. The
+// credits carry over from round to round.
+type wrr struct {
+	credit map[string]int
+}
+
+// allot hands out budget jobs among the campaigns ids of the given weights.
+func (w *wrr) allot(budget int, ids []string, weights []int) []int {
+	if w.credit == nil {
+		w.credit = map[string]int{}
+	}
+	for id := range w.credit {
+		if !slices.Contains(ids, id) {
+			delete(w.credit, id) // a campaign that left starts afresh when it comes back
+		}
+	}
+	out := make([]int, len(ids))
+	total := 0
+	for _, wt := range weights {
+		total += wt
+	}
+	if total == 0 {
+		return out
+	}
 	for ; budget > 0; budget-- {
-		best := -1
-		var bestGap, bestShare int
-		for i := range share {
-			gap := share[i] - ready[i] - out[i]
-			if !feedable[i] || gap <= 0 {
-				continue
-			}
-			// gap/share > bestGap/bestShare, without division.
-			if best < 0 || gap*bestShare > bestGap*share[i] {
-				best, bestGap, bestShare = i, gap, share[i]
+		best := 0
+		for i, id := range ids {
+			w.credit[id] += weights[i]
+			if w.credit[id] > w.credit[ids[best]] {
+				best = i
 			}
 		}
-		if best < 0 {
-			break
-		}
+		w.credit[ids[best]] -= total
 		out[best]++
 	}
 	return out

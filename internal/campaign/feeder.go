@@ -72,6 +72,7 @@ type Feeder struct {
 	results  *results.Store
 	token    string
 	round    int
+	wrr      wrr
 }
 
 // NewFeeder returns a Feeder.
@@ -199,21 +200,38 @@ func (f *Feeder) Tick(ctx context.Context) (int, error) {
 	if err != nil || len(cs) == 0 {
 		return 0, err
 	}
+	// The window is split by weight; the room campaigns fed by other feeders lack
+	// is left to them, and a feeder of one campaign keeps to its share.
 	weights := make([]int, len(cs))
-	ready := make([]int, len(cs))
-	feedable := make([]bool, len(cs))
 	for i, c := range cs {
-		weights[i], ready[i], feedable[i] = c.weight, in.readyBy[c.id], c.feedable
+		weights[i] = c.weight
 	}
-	give := allot(budget, shares(f.cfg.Window, weights), ready, feedable)
+	var ids []string
+	var idWeights []int
+	for i, share := range shares(f.cfg.Window, weights) {
+		lack := max(0, share-in.readyBy[cs[i].id])
+		switch {
+		case !cs[i].feedable:
+			budget -= lack
+		case f.cfg.Batch != "":
+			budget = min(budget, lack)
+			fallthrough
+		default:
+			ids, idWeights = append(ids, cs[i].id), append(idWeights, cs[i].weight)
+		}
+	}
+	if budget <= 0 || len(ids) == 0 {
+		return 0, nil
+	}
+	give := f.wrr.allot(budget, ids, idWeights)
 	fed := 0
 	f.round++
-	for i := range cs {
-		j := (i + f.round) % len(cs) // a different campaign first each round
+	for i := range ids {
+		j := (i + f.round) % len(ids) // a different campaign first each round
 		if give[j] == 0 {
 			continue
 		}
-		n, err := f.feedBatch(ctx, cs[j].id, give[j], &in)
+		n, err := f.feedBatch(ctx, ids[j], give[j], &in)
 		fed += n
 		if err != nil {
 			return fed, err
