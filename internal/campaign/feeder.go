@@ -45,10 +45,10 @@ type FeederConfig struct {
 	// across all campaigns and feeders. Defaults to 2,000 (100 s of work at 20/s).
 	MaxPending int
 	// Window is the most fed jobs waiting in the batch queue or running (not those
-	// waiting to retry), shared among the active campaigns in proportion to their
-	// weights: each is fed up to its share, so the queue holds a mix of campaigns
-	// by weight whatever their import order. It bounds how long a campaign imported
-	// later waits behind one imported before it. Defaults to 200 (10 s of work at 20/s).
+	// waiting to retry). Its room is refilled by weighted round-robin among the
+	// active campaigns (fair.go), so the queue holds a mix of campaigns by weight
+	// whatever their import order; it bounds how long a campaign imported later
+	// waits behind one imported before it. Defaults to 200 (10 s of work at 20/s).
 	Window int
 	// MaxPendingBytes is the most image bytes (base64) those jobs hold in Redis.
 	// Defaults to 64 MiB (about 320 photos of 200 KB).
@@ -62,7 +62,8 @@ type FeederConfig struct {
 }
 
 // Feeder moves the queued jobs of active campaigns into asynq's batch queue, keeping
-// at most MaxPending jobs (and MaxPendingBytes of images) fed and not final. Every
+// at most MaxPending jobs (and MaxPendingBytes of images) fed and not final, and at
+// most Window of them waiting or running, shared among campaigns by weight. Every
 // worker process runs one; a Redis lock elects the one that feeds, and feeding twice
 // is harmless anyway (the asynq task id is the JobId, and only queued jobs are fed).
 type Feeder struct {
