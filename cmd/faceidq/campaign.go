@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,16 @@ func lookupCampaign(ctx context.Context, m *campaign.Manager, arg string) (strin
 	return id, err
 }
 
+// parseWeight reads a campaign weight: a whole number from 1 to campaign.MaxWeight.
+// name is what the error names (--weight, or the argument of batch weight).
+func parseWeight(name, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > campaign.MaxWeight {
+		return 0, usagef("%s: %q is not a whole number from 1 to %d", name, clipArg(v), campaign.MaxWeight)
+	}
+	return n, nil
+}
+
 // runEnqueueFile is `faceidq enqueue --file`: import the file as a campaign, then
 // feed it from this process and draw its progress until it is done.
 func runEnqueueFile(ctx context.Context, e *env, o *enqueueOpts) error {
@@ -69,6 +80,13 @@ func runEnqueueFile(ctx context.Context, e *env, o *enqueueOpts) error {
 			return err
 		}
 		opts.LinkTTL = d
+	}
+	if o.weight.set() {
+		w, err := parseWeight(o.weight.name(), o.weight.value)
+		if err != nil {
+			return err
+		}
+		opts.Weight = w
 	}
 	if o.batch.set() {
 		if tasks.ValidID("b_", o.batch.value) {
@@ -276,9 +294,9 @@ func batchFlags() (*flags, *batchOpts) {
 	return f, o
 }
 
-// batchSubcommands are the subcommands of `faceidq batch` and whether they name a
-// campaign.
-var batchSubcommands = map[string]bool{"status": true, "list": false, "pause": true, "resume": true, "cancel": true, "rerun": true}
+// batchSubcommands are the subcommands of `faceidq batch` and how many arguments
+// follow them: none, a campaign (NAME|ID), or a campaign and a weight.
+var batchSubcommands = map[string]int{"status": 1, "list": 0, "pause": 1, "resume": 1, "weight": 2, "cancel": 1, "rerun": 1}
 
 func runBatch(ctx context.Context, e *env, args []string) error {
 	f, o := batchFlags()
@@ -287,21 +305,29 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("want a subcommand: status, list, pause, resume, cancel or rerun")
+		return usagef("want a subcommand: status, list, pause, resume, weight, cancel or rerun")
 	}
 	sub := pos[0]
-	named, ok := batchSubcommands[sub]
+	nargs, ok := batchSubcommands[sub]
 	switch {
 	case !ok:
-		return usagef("unknown subcommand %q: want status, list, pause, resume, cancel or rerun", clipArg(sub))
-	case named && len(pos) != 2:
-		return usagef("want one campaign name or BatchId (faceidq batch %s NAME|ID)", sub)
-	case !named && len(pos) != 1:
+		return usagef("unknown subcommand %q: want status, list, pause, resume, weight, cancel or rerun", clipArg(sub))
+	case nargs == 0 && len(pos) != 1:
 		return usagef("unexpected argument %q", clipArg(pos[1]))
+	case nargs == 1 && len(pos) != 2:
+		return usagef("want one campaign name or BatchId (faceidq batch %s NAME|ID)", sub)
+	case nargs == 2 && len(pos) != 3:
+		return usagef("want a campaign name or BatchId and a weight from 1 to %d (faceidq batch %s NAME|ID WEIGHT)", campaign.MaxWeight, sub)
 	case *o.watch && sub != "status":
 		return usagef("--watch is for batch status")
 	case *o.canceled && sub != "rerun":
 		return usagef("--canceled is for batch rerun")
+	}
+	weight := 0
+	if sub == "weight" {
+		if weight, err = parseWeight("weight", pos[2]); err != nil {
+			return err
+		}
 	}
 	rdb, err := connect(ctx, o.redisURL)
 	if err != nil {
@@ -347,6 +373,8 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		v, err = m.Pause(ctx, id)
 	case "resume":
 		v, err = m.Resume(ctx, id)
+	case "weight":
+		v, err = m.SetWeight(ctx, id, weight)
 	case "cancel":
 		v, err = m.Cancel(ctx, id)
 	case "rerun":

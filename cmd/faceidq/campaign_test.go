@@ -304,6 +304,43 @@ func TestCLICampaign(t *testing.T) {
 		}
 	})
 
+	t.Run("batch weight", func(t *testing.T) {
+		file := filepath.Join(dir, "weighted.ndjson")
+		if err := os.WriteFile(file, []byte(`{"RedirectURL":"https://example.com/done","RowKey":"w"}`+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"enqueue", "--file", file, "--batch", "weighted", "--weight", "0", "--no-wait"},
+			{"enqueue", "--file", file, "--batch", "weighted", "--weight", "1001", "--no-wait"},
+			{"enqueue", "--redirect-url", "https://example.com/r", "--weight", "2"},
+		} {
+			if code, _, errs := cli(t, args...); code != exitUsage || !strings.Contains(errs, "weight") {
+				t.Fatalf("%v = %d %s", args, code, errs)
+			}
+		}
+		code, out, errs := cli(t, "enqueue", "--file", file, "--batch", "weighted", "--weight", "4", "--no-wait")
+		if code != 0 {
+			t.Fatalf("enqueue --weight 4 = %d %s %s", code, out, errs)
+		}
+		code, out, _ = cli(t, "batch", "list")
+		if code != 0 || !strings.Contains(out, `"Name": "weighted"`) || !strings.Contains(out, `"Weight": 4`) {
+			t.Fatalf("batch list = %d %s", code, out)
+		}
+		code, out, errs = cli(t, "batch", "weight", "weighted", "9")
+		var in campaign.Info
+		if code != 0 || json.Unmarshal([]byte(out), &in) != nil || in.Weight != 9 || in.Name != "weighted" {
+			t.Fatalf("batch weight = %d %s %s", code, out, errs)
+		}
+		for _, args := range [][]string{{"batch", "weight", "weighted"}, {"batch", "weight", "weighted", "x"}, {"batch", "weight", "weighted", "0"}} {
+			if code, _, errs := cli(t, args...); code != exitUsage || !strings.Contains(errs, "weight") {
+				t.Fatalf("%v = %d %s", args, code, errs)
+			}
+		}
+		if code, _, errs := cli(t, "batch", "weight", "no-such-campaign", "2"); code != 1 || !strings.Contains(errs, "no campaign") {
+			t.Fatalf("weight of an unknown campaign = %d %s", code, errs)
+		}
+	})
+
 	// Images in local files are fed only by the importing command: Ctrl-C stops it,
 	// and running it again finishes the campaign without a duplicate.
 	t.Run("interrupt and resume", func(t *testing.T) {

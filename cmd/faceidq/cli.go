@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/pipeline"
@@ -73,7 +74,7 @@ type enqueueOpts struct {
 	redisURL, region, resultTTL, webhookSecret, allow    *option
 	redirectURL, extra, ruleID, priority, callback, conf *option
 	image, idemKey, wait, file                           *option
-	batch, linkTTL                                       *option // with --file
+	batch, linkTTL, weight                               *option // with --file
 	links, noWait                                        *bool   // with --file
 	fetchResult                                          *bool
 }
@@ -99,6 +100,7 @@ func enqueueFlags() (*flags, *enqueueOpts) {
 	o.batch = f.opt("batch", "", "", "with --file: the campaign's name (an existing one is resumed without duplicates) or BatchId (default <file name>@<digest of the file>)")
 	o.links = f.boolFlag("links", "with --file: make a start link per row instead of a job; the token is minted when the person opens it")
 	o.linkTTL = f.opt("link-ttl", "", "720h", "with --links: how long the start links stay valid")
+	o.weight = f.opt("weight", "", "", fmt.Sprintf("with --file: the campaign's share of the batch lane against the other active campaigns, 1 to %d (default 1; an existing campaign keeps its own)", campaign.MaxWeight)).as("int")
 	o.fetchResult = f.boolFlag("fetch-result", "FetchResult: fetch the person's verification result once they finish (swept after FACEIDQ_VERIFY_SWEEP)")
 	o.noWait = f.boolFlag("no-wait", "with --file: return after the import and leave the feeding to the workers (ignored when images are in local files)")
 	return f, o
@@ -116,7 +118,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	if o.file.set() {
 		return runEnqueueFile(ctx, e, o)
 	}
-	for _, opt := range []*option{o.batch, o.linkTTL} {
+	for _, opt := range []*option{o.batch, o.linkTTL, o.weight} {
 		if opt.set() {
 			return usagef("--%s needs --file", opt.flag)
 		}

@@ -269,7 +269,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"help"}, []string{"serve", "worker", "api", "simulate", "enqueue", "status", "pause", "resume", "batch status|list|pause|resume|cancel|rerun", "export --batch", "webhook failed | replay", "REDIS_URL", "FACEIDQ_WEBHOOK_ALLOW", "FACEIDQ_PUBLIC_URL"}},
+		{[]string{"help"}, []string{"serve", "worker", "api", "simulate", "enqueue", "status", "pause", "resume", "batch status|list|pause|resume|weight|cancel|rerun", "export --batch", "webhook failed | replay", "REDIS_URL", "FACEIDQ_WEBHOOK_ALLOW", "FACEIDQ_PUBLIC_URL"}},
 		{[]string{"batch", "-h"}, []string{"-watch", "-canceled", "-redis-url"}},
 		{[]string{"help", "export"}, []string{"-batch", "-format", "-out", "-public-url"}},
 		{[]string{"webhook", "-h"}, []string{"-all", "-redis-url"}},

@@ -49,7 +49,7 @@ func init() {
 		{"pipeline", "", "print the pipeline switch", runPipeline},
 		{"pause", "", "pause the pipeline: workers stop calling the upstream, jobs are still accepted", runPause},
 		{"resume", "", "resume the pipeline", runResume},
-		{"batch", "status|list|pause|resume|cancel|rerun [NAME|ID]", "campaigns: progress (--watch draws it), list, pause or resume feeding, cancel the jobs not started, re-run failed ones", runBatch},
+		{"batch", "status|list|pause|resume|weight|cancel|rerun [NAME|ID] [WEIGHT]", "campaigns: progress (--watch draws it), list, pause or resume feeding, set a campaign's share of the batch lane, cancel the jobs not started, re-run failed ones", runBatch},
 		{"export", "--batch NAME|ID", "stream every job (or link) of a campaign with its row key, as NDJSON or CSV", runExport},
 		{"webhook", "failed | replay JOBID|--all", "list the exhausted webhook deliveries, or deliver them again", runWebhook},
 		{"version", "", "print the version", runVersion},

@@ -99,7 +99,35 @@ const (
 	fOpened     = "Opened"
 	fMinted     = "Minted"
 	fMints      = "Mints"
+	fWeight     = "Weight" // share of the batch lane (absent: DefaultWeight)
 )
+
+// Weights of a campaign in the batch lane: active campaigns share it in proportion
+// to their weights (see Feeder).
+const (
+	// DefaultWeight is the weight of a campaign imported without one.
+	DefaultWeight = 1
+	// MaxWeight is the largest weight.
+	MaxWeight = 1000
+)
+
+// checkWeight returns the error of a weight out of range (0 is not a weight: it
+// means "unchanged" or "the default" where it is allowed).
+func checkWeight(w int) error {
+	if w < 1 || w > MaxWeight {
+		return &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "weight",
+			Reason: fmt.Sprintf("must be an integer from 1 to %d", MaxWeight)}
+	}
+	return nil
+}
+
+// weightOf reads a stored weight (DefaultWeight when absent or malformed).
+func weightOf(s string) int {
+	if w := atoi(s); checkWeight(w) == nil {
+		return w
+	}
+	return DefaultWeight
+}
 
 // Config configures a Manager.
 type Config struct {
@@ -196,11 +224,14 @@ func New(cfg Config) (*Manager, error) {
 
 // Info describes a campaign (without its progress).
 type Info struct {
-	BatchId   string    `json:"BatchId"`
-	Name      string    `json:"Name"`
-	Mode      Mode      `json:"Mode"`
-	State     State     `json:"State"`
-	Total     int       `json:"Total"`
+	BatchId string `json:"BatchId"`
+	Name    string `json:"Name"`
+	Mode    Mode   `json:"Mode"`
+	State   State  `json:"State"`
+	Total   int    `json:"Total"`
+	// Weight is the campaign's share of the batch lane relative to the other
+	// active campaigns (1 to MaxWeight).
+	Weight    int       `json:"Weight"`
 	CreatedAt time.Time `json:"CreatedAt"`
 	// LocalImages reports that images of the campaign are in its importing process's
 	// files: only a Feeder with FeederConfig.Batch (the importing CLI) or LoadFiles
@@ -246,7 +277,7 @@ func (m *Manager) Info(ctx context.Context, batchID string) (*Info, error) {
 
 func infoFrom(batchID string, h map[string]string) *Info {
 	in := &Info{BatchId: batchID, Name: h[fName], Mode: Mode(h[fMode]), State: State(h[fState]), Total: atoi(h[fTotal]),
-		LocalImages: h[fFeeder] == "local"}
+		Weight: weightOf(h[fWeight]), LocalImages: h[fFeeder] == "local"}
 	in.CreatedAt, _ = time.Parse(time.RFC3339Nano, h[fCreatedAt])
 	return in
 }
@@ -275,8 +306,14 @@ func (m *Manager) List(ctx context.Context) ([]*Info, error) {
 }
 
 // open returns the BatchId to import into: opts.BatchID, the campaign named
-// opts.Name, or a new campaign (named opts.Name, or its BatchId when unnamed).
-func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, feeder string) (string, *Info, error) {
+// opts.Name, or a new campaign (named opts.Name, or its BatchId when unnamed). A
+// weight other than 0 is set on the campaign (a new one gets DefaultWeight).
+func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, feeder string, weight int) (string, *Info, error) {
+	if weight != 0 {
+		if err := checkWeight(weight); err != nil {
+			return "", nil, err
+		}
+	}
 	if batchID == "" && name != "" {
 		id, err := m.rdb.Get(ctx, keys.BatchName(name)).Result()
 		switch {
@@ -302,6 +339,12 @@ func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, fee
 				return "", nil, fmt.Errorf("campaign: open %s: %w", batchID, err)
 			}
 		}
+		if weight != 0 {
+			if err := m.rdb.HSet(ctx, keys.Batch(batchID), fWeight, weight).Err(); err != nil {
+				return "", nil, fmt.Errorf("campaign: open %s: %w", batchID, err)
+			}
+			in.Weight = weight
+		}
 		if err := m.list(ctx, batchID, in.CreatedAt); err != nil {
 			return "", nil, err
 		}
@@ -319,8 +362,9 @@ func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, fee
 	// leaves at worst a campaign without a name (invisible) or one not listed yet
 	// (listed by the next import into it).
 	now := m.cfg.Now().UTC()
+	weight = cmp.Or(weight, DefaultWeight)
 	fields := []any{fName, name, fMode, string(mode), fState, string(StateActive),
-		fCreatedAt, tasks.FormatTime(now), fTotal, 0, fFed, 0, fRerunFed, 0}
+		fCreatedAt, tasks.FormatTime(now), fTotal, 0, fFed, 0, fRerunFed, 0, fWeight, weight}
 	if feeder != "" {
 		fields = append(fields, fFeeder, feeder)
 	}
@@ -333,12 +377,12 @@ func (m *Manager) open(ctx context.Context, batchID, name string, mode Mode, fee
 	}
 	if !ok { // created concurrently under the same name
 		_ = m.rdb.Del(ctx, keys.Batch(id)).Err()
-		return m.open(ctx, "", name, mode, feeder)
+		return m.open(ctx, "", name, mode, feeder, weight)
 	}
 	if err := m.list(ctx, id, now); err != nil {
 		return "", nil, err
 	}
-	return id, &Info{BatchId: id, Name: name, Mode: mode, State: StateActive, CreatedAt: now}, nil
+	return id, &Info{BatchId: id, Name: name, Mode: mode, State: StateActive, Weight: weight, CreatedAt: now}, nil
 }
 
 // list adds campaign id to keys.Batches, unless it is there.

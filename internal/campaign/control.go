@@ -34,6 +34,27 @@ func (m *Manager) Resume(ctx context.Context, batchID string) (*Info, error) {
 	return in, nil
 }
 
+// SetWeight sets campaign batchID's weight (1 to MaxWeight): its share of the batch
+// lane relative to the other active campaigns. Feeders apply it from their next
+// round. A canceled campaign answers ErrCanceled.
+func (m *Manager) SetWeight(ctx context.Context, batchID string, weight int) (*Info, error) {
+	if err := checkWeight(weight); err != nil {
+		return nil, err
+	}
+	in, err := m.Info(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	if in.State == StateCanceled {
+		return nil, ErrCanceled
+	}
+	if err := m.rdb.HSet(ctx, keys.Batch(batchID), fWeight, weight).Err(); err != nil {
+		return nil, fmt.Errorf("campaign: set the weight of %s: %w", batchID, err)
+	}
+	in.Weight = weight
+	return in, nil
+}
+
 func (m *Manager) setState(ctx context.Context, batchID string, to State) (*Info, error) {
 	defer m.forget(batchID)
 	in, err := m.Info(ctx, batchID)

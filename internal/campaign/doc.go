@@ -11,6 +11,8 @@
 //   - every key of one campaign shares the hash tag {BatchId}; job records, links and
 //     global keys are never combined with them in one MULTI or script (Redis Cluster);
 //   - at most FeederConfig.MaxPending campaign jobs are fed and not final at once.
+//   - active campaigns are fed in proportion to their weights, not in import order, and
+//     at most FeederConfig.Window fed jobs wait or run at once (fair.go).
 //
 // docs/campaigns.md describes the design (row keys, feeding, images, links). This
 // package has no HTTP: the campaign routes are in package httpapi.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,12 @@ type FeederConfig struct {
 	// MaxPending is the most campaign jobs fed to the batch queue and not final yet,
 	// across all campaigns and feeders. Defaults to 2,000 (100 s of work at 20/s).
 	MaxPending int
+	// Window is the most fed jobs waiting in the batch queue or running (not those
+	// waiting to retry). Its room is refilled by weighted round-robin among the
+	// active campaigns (fair.go), so the queue holds a mix of campaigns by weight
+	// whatever their import order; it bounds how long a campaign imported later
+	// waits behind one imported before it. Defaults to 200 (10 s of work at 20/s).
+	Window int
 	// MaxPendingBytes is the most image bytes (base64) those jobs hold in Redis.
 	// Defaults to 64 MiB (about 320 photos of 200 KB).
 	MaxPendingBytes int64
@@ -55,7 +62,8 @@ type FeederConfig struct {
 }
 
 // Feeder moves the queued jobs of active campaigns into asynq's batch queue, keeping
-// at most MaxPending jobs (and MaxPendingBytes of images) fed and not final. Every
+// at most MaxPending jobs (and MaxPendingBytes of images) fed and not final, and at
+// most Window of them waiting or running, shared among campaigns by weight. Every
 // worker process runs one; a Redis lock elects the one that feeds, and feeding twice
 // is harmless anyway (the asynq task id is the JobId, and only queued jobs are fed).
 type Feeder struct {
@@ -65,6 +73,7 @@ type Feeder struct {
 	results  *results.Store
 	token    string
 	round    int
+	wrr      wrr
 }
 
 // NewFeeder returns a Feeder.
@@ -80,6 +89,9 @@ func NewFeeder(cfg FeederConfig) (*Feeder, error) {
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 2000
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 200
 	}
 	if cfg.MaxPendingBytes <= 0 {
 		cfg.MaxPendingBytes = 64 << 20
@@ -153,10 +165,22 @@ func (f *Feeder) unlock() {
 type inflight struct {
 	count int
 	bytes int64
+	// ready counts those waiting in the batch queue or running (not those waiting
+	// to retry), in all and by campaign: what the window bounds.
+	ready   int
+	readyBy map[string]int
+}
+
+// candidate is an active campaign of a feeding round.
+type candidate struct {
+	id       string
+	weight   int
+	feedable bool // by this feeder
 }
 
 // Tick runs one feeding round and returns the number of jobs fed. It feeds nothing
-// when another feeder holds the lock.
+// when another feeder holds the lock. The round's budget (MaxPending and Window) is
+// shared among the active campaigns by weight (see fair.go).
 func (f *Feeder) Tick(ctx context.Context) (int, error) {
 	held, err := lock.Run(ctx, f.rdb, []string{f.lockKey()}, f.token, f.cfg.LockTTL.Milliseconds()).Int()
 	if err != nil {
@@ -169,32 +193,96 @@ func (f *Feeder) Tick(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	budget := f.cfg.MaxPending - in.count
+	budget := min(f.cfg.MaxPending-in.count, f.cfg.Window-in.ready)
 	if budget <= 0 {
 		return 0, nil
 	}
-	var batches []string
-	if f.cfg.Batch != "" {
-		batches = []string{f.cfg.Batch}
-	} else if batches, err = f.rdb.SMembers(ctx, keys.BatchesActive).Result(); err != nil {
-		return 0, fmt.Errorf("campaign: feeder: list campaigns: %w", err)
+	cs, err := f.candidates(ctx)
+	if err != nil || len(cs) == 0 {
+		return 0, err
 	}
+	// The window is split by weight; the room campaigns fed by other feeders lack
+	// is left to them, and a feeder of one campaign keeps to its share.
+	weights := make([]int, len(cs))
+	for i, c := range cs {
+		weights[i] = c.weight
+	}
+	var ids []string
+	var idWeights []int
+	for i, share := range shares(f.cfg.Window, weights) {
+		lack := max(0, share-in.readyBy[cs[i].id])
+		switch {
+		case !cs[i].feedable:
+			budget -= lack
+		case f.cfg.Batch != "":
+			budget = min(budget, lack)
+			fallthrough
+		default:
+			ids, idWeights = append(ids, cs[i].id), append(idWeights, cs[i].weight)
+		}
+	}
+	if budget <= 0 || len(ids) == 0 {
+		return 0, nil
+	}
+	give := f.wrr.allot(budget, ids, idWeights)
 	fed := 0
 	f.round++
-	for i := range batches {
-		if budget <= 0 {
-			break
+	for i := range ids {
+		j := (i + f.round) % len(ids) // a different campaign first each round
+		if give[j] == 0 {
+			continue
 		}
-		id := batches[(i+f.round)%len(batches)] // a different campaign first each round
-		share := max(1, budget/(len(batches)-i))
-		n, err := f.feedBatch(ctx, id, share, &in)
+		n, err := f.feedBatch(ctx, ids[j], give[j], &in)
 		fed += n
-		budget -= n
 		if err != nil {
 			return fed, err
 		}
 	}
 	return fed, nil
+}
+
+// candidates returns the active campaigns that share the batch lane: active (not
+// paused), in token mode, and fed by some feeder (a campaign whose images only its
+// importing process reads counts while that process holds its feeding lock). It
+// takes canceled and deleted campaigns out of the active set.
+func (f *Feeder) candidates(ctx context.Context) ([]candidate, error) {
+	ids, err := f.rdb.SMembers(ctx, keys.BatchesActive).Result()
+	if err != nil {
+		return nil, fmt.Errorf("campaign: feeder: list campaigns: %w", err)
+	}
+	if f.cfg.Batch != "" && !slices.Contains(ids, f.cfg.Batch) {
+		ids = append(ids, f.cfg.Batch)
+	}
+	slices.Sort(ids)
+	pipe := f.rdb.Pipeline()
+	hs := make([]*redis.SliceCmd, len(ids))
+	locks := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		hs[i] = pipe.HMGet(ctx, keys.Batch(id), fState, fMode, fFeeder, fWeight)
+		locks[i] = pipe.Exists(ctx, keys.BatchFeedLock(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("campaign: feeder: read campaigns: %w", err)
+	}
+	var out []candidate
+	for i, id := range ids {
+		h := hs[i].Val()
+		str := func(k int) string { s, _ := h[k].(string); return s }
+		state, mode, local := State(str(0)), Mode(str(1)), str(2) == "local"
+		if state == "" || state == StateCanceled || mode != ModeTokens {
+			if err := f.rdb.SRem(ctx, keys.BatchesActive, id).Err(); err != nil {
+				return nil, fmt.Errorf("campaign: feeder: %w", err)
+			}
+			continue
+		}
+		mine := f.cfg.Batch == "" || id == f.cfg.Batch
+		readable := !local || f.cfg.LoadFiles || id == f.cfg.Batch
+		if state != StateActive || !(readable || locks[i].Val() == 1) {
+			continue
+		}
+		out = append(out, candidate{id: id, weight: weightOf(str(3)), feedable: mine && readable})
+	}
+	return out, nil
 }
 
 // prune forgets the fed jobs that are final and returns what is left.
@@ -218,6 +306,7 @@ func (f *Feeder) prune(ctx context.Context) (inflight, error) {
 		return in, fmt.Errorf("campaign: feeder: read in-flight states: %w", err)
 	}
 	var gone []string
+	in.readyBy = map[string]int{}
 	for i, id := range ids {
 		st := tasks.Status(cmds[i].Val())
 		if st == "" || st.Final() {
@@ -225,8 +314,12 @@ func (f *Feeder) prune(ctx context.Context) (inflight, error) {
 			continue
 		}
 		in.count++
-		n, _, _ := parseInflight(all[id])
+		n, batchID, _ := parseInflight(all[id])
 		in.bytes += n
+		if st != tasks.StatusRetrying {
+			in.ready++
+			in.readyBy[batchID]++
+		}
 	}
 	if len(gone) > 0 {
 		if err := f.rdb.HDel(ctx, keys.FeedInflight, gone...).Err(); err != nil {

@@ -36,6 +36,10 @@ type ImportOptions struct {
 	Format Format
 	// Mode of a new campaign. Defaults to ModeTokens.
 	Mode Mode
+	// Weight is the campaign's share of the batch lane (1 to MaxWeight; see Feeder).
+	// Defaults to 0: an existing campaign keeps its weight, a new one gets
+	// DefaultWeight.
+	Weight int
 	// LinkTTL is how long the start links of a link-mode import stay valid. Defaults
 	// to Config.LinkTTL (30 days).
 	LinkTTL time.Duration
@@ -188,7 +192,7 @@ func (m *Manager) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	default:
 		return nil, fmt.Errorf("campaign: unknown format %q", opts.Format)
 	}
-	batchID, info, err := m.open(ctx, opts.BatchID, opts.Name, opts.Mode, "")
+	batchID, info, err := m.open(ctx, opts.BatchID, opts.Name, opts.Mode, "", opts.Weight)
 	if err != nil {
 		return nil, err
 	}

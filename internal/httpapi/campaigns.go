@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/faceidq/faceidq/internal/campaign"
@@ -57,6 +59,14 @@ func (a *API) importCampaign(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "mode", Reason: `must be "tokens" or "links"`})
 		return
 	}
+	if q.Has("weight") {
+		n, err := parseWeight(q.Get("weight"))
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		opts.Weight = n
+	}
 	if v := q.Get("link_ttl"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -75,6 +85,16 @@ func (a *API) importCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, sum)
+}
+
+// parseWeight reads a campaign's ?weight=: an integer from 1 to campaign.MaxWeight.
+func parseWeight(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > campaign.MaxWeight {
+		return 0, &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "weight",
+			Reason: fmt.Sprintf("must be an integer from 1 to %d", campaign.MaxWeight)}
+	}
+	return n, nil
 }
 
 // lookupCampaign resolves {BatchId} (a BatchId or a name), answering the error.
@@ -131,7 +151,7 @@ func (a *API) campaignResults(w http.ResponseWriter, r *http.Request) {
 	_ = a.cfg.Campaigns.Export(r.Context(), id, w, format)
 }
 
-// campaignControl is POST /v1/batches/{BatchId}/{pause,resume,cancel,rerun}.
+// campaignControl is POST /v1/batches/{BatchId}/{pause,resume,weight,cancel,rerun}.
 func (a *API) campaignControl(action string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := a.lookupCampaign(w, r)
@@ -146,6 +166,11 @@ func (a *API) campaignControl(action string) http.HandlerFunc {
 			v, err = m.Pause(ctx, id)
 		case "resume":
 			v, err = m.Resume(ctx, id)
+		case "weight":
+			var n int
+			if n, err = parseWeight(r.URL.Query().Get("weight")); err == nil {
+				v, err = m.SetWeight(ctx, id, n)
+			}
 		case "cancel":
 			v, err = m.Cancel(ctx, id)
 		case "rerun":

@@ -207,6 +207,34 @@ func TestCampaignHandlers(t *testing.T) {
 			t.Fatalf("answer = %s", raw)
 		}
 	})
+	t.Run("weight", func(t *testing.T) {
+		resp, raw := do(t, "POST", "/v1/batches?name=heavy&weight=3", "application/x-ndjson", ndjsonRows(1))
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("import at weight 3: %d %s", resp.StatusCode, raw)
+		}
+		if _, raw := do(t, "GET", "/v1/batches", "", ""); !strings.Contains(string(raw), `"Name":"heavy","Mode":"tokens","State":"active","Total":1,"Weight":3`) {
+			t.Fatalf("list: %s", raw)
+		}
+		for _, bad := range []string{"0", "-1", "1001", "x", "1.5", ""} {
+			resp, raw := do(t, "POST", "/v1/batches?name=bad&weight="+bad, "application/x-ndjson", ndjsonRows(1))
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "weight") || !strings.Contains(string(raw), "1 to 1000") {
+				t.Fatalf("import at weight %q: %d %s", bad, resp.StatusCode, raw)
+			}
+			resp, raw = do(t, "POST", "/v1/batches/heavy/weight?weight="+bad, "", "")
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "weight") {
+				t.Fatalf("set weight %q: %d %s", bad, resp.StatusCode, raw)
+			}
+		}
+		if resp, raw := do(t, "POST", "/v1/batches/heavy/weight", "", ""); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("set weight without one: %d %s", resp.StatusCode, raw)
+		}
+		if resp, _ := do(t, "GET", "/v1/batches/bad", "", ""); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("an import refused for its weight created campaign %q", "bad")
+		}
+		if resp, raw := do(t, "POST", "/v1/batches/heavy/weight?weight=1000", "", ""); resp.StatusCode != 200 || !strings.Contains(string(raw), `"Weight":1000`) {
+			t.Fatalf("set weight 1000: %d %s", resp.StatusCode, raw)
+		}
+	})
 	t.Run("POST CSV with a bad header", func(t *testing.T) {
 		resp, raw := do(t, "POST", "/v1/batches", "text/csv", "url\nhttps://example.com\n")
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "unknown column") || !strings.Contains(string(raw), `"RequestId"`) {
@@ -259,7 +287,8 @@ func TestCampaignHandlers(t *testing.T) {
 	})
 	t.Run("control", func(t *testing.T) {
 		for _, tc := range []struct{ action, want string }{
-			{"pause", `"State":"paused"`}, {"resume", `"State":"active"`}, {"cancel", `"Canceled":4`}, {"rerun?canceled=1", `"Reopened":4`},
+			{"pause", `"State":"paused"`}, {"resume", `"State":"active"`}, {"weight?weight=5", `"Weight":5`},
+			{"cancel", `"Canceled":4`}, {"rerun?canceled=1", `"Reopened":4`},
 		} {
 			resp, raw := do(t, "POST", "/v1/batches/"+created.BatchId+"/"+tc.action, "", "")
 			if resp.StatusCode != 200 || !strings.Contains(string(raw), tc.want) {

@@ -53,6 +53,7 @@ var routes = []Route{
 	{Method: "GET", Path: "/v1/batches/{BatchId}/results", Long: true, need: needCampaigns, serve: func(a *API) http.HandlerFunc { return a.campaignResults }},
 	{Method: "POST", Path: "/v1/batches/{BatchId}/pause", body: bodyNone, need: needCampaigns, serve: func(a *API) http.HandlerFunc { return a.campaignControl("pause") }},
 	{Method: "POST", Path: "/v1/batches/{BatchId}/resume", body: bodyNone, need: needCampaigns, serve: func(a *API) http.HandlerFunc { return a.campaignControl("resume") }},
+	{Method: "POST", Path: "/v1/batches/{BatchId}/weight", body: bodyNone, need: needCampaigns, serve: func(a *API) http.HandlerFunc { return a.campaignControl("weight") }},
 	{Method: "POST", Path: "/v1/batches/{BatchId}/cancel", body: bodyNone, need: needCampaigns, serve: func(a *API) http.HandlerFunc { return a.campaignControl("cancel") }},
 	{Method: "POST", Path: "/v1/batches/{BatchId}/rerun", body: bodyNone, need: needCampaigns, serve: func(a *API) http.HandlerFunc { return a.campaignControl("rerun") }},
 	{Method: "GET", Path: "/v1/links/{LinkId}", need: needCampaigns, serve: func(a *API) http.HandlerFunc { return a.getLink }},
