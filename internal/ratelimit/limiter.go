@@ -116,6 +116,7 @@ type Limiter struct {
 	spread    atomic.Int64 // ns
 	factor    atomic.Int64 // millionths
 	rtt       atomic.Int64 // ns, moving average of the script's round trip
+	claimPeak atomic.Int64 // ns, decaying peak of a claim's delay (see confirm)
 }
 
 // New returns a Limiter on rdb (a *redis.Client, *redis.ClusterClient, *redis.Ring or
@@ -207,10 +208,21 @@ func (l *Limiter) run(ctx context.Context, op string, lane Lane, reservedAt int6
 	return r, nil
 }
 
-// claimLead is how long before its slot a batch waiter claims it: Config.ClaimLead
-// plus the recent round trip of the script, so the confirmation is back before the slot.
+// claimLead is how long before its slot a batch waiter claims it: Config.ClaimLead plus
+// the recent peak delay from when a claim was due to its answer (timer lateness and
+// round trip; at least the average round trip), so the confirmation is back before the
+// slot even on a busy machine. At most a quarter interval, so that claims leave most
+// of a provisional slot's time to interactive reservations.
 func (l *Limiter) claimLead() time.Duration {
-	return l.cfg.ClaimLead + time.Duration(l.rtt.Load())
+	d := max(time.Duration(l.rtt.Load()), time.Duration(l.claimPeak.Load()))
+	return min(l.cfg.ClaimLead+d, l.Interval()/4)
+}
+
+// noteClaim records the delay from when a claim was due to its answer; the peak decays
+// by 1/32 per claim (a half-life of about 22 claims).
+func (l *Limiter) noteClaim(d time.Duration) {
+	old := time.Duration(l.claimPeak.Load())
+	l.claimPeak.Store(int64(max(d, old-old/32)))
 }
 
 // reserve asks for a slot once, without waiting. A batch slot due later than the claim
@@ -224,8 +236,11 @@ func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
 	if err != nil {
 		return reply{}, fmt.Errorf("ratelimit: reserve %s slot: %w", lane, err)
 	}
-	if !r.ok {
+	switch {
+	case !r.ok:
 		l.lanes[lane].refusals.Add(1)
+	case r.kind == preempting:
+		l.lanes[lane].preempted.Add(1)
 	}
 	return r, nil
 }
@@ -250,13 +265,18 @@ var errLost = errors.New("ratelimit: provisional slot lost")
 // is done first (the slot is then left for an interactive reservation to take).
 func (l *Limiter) confirm(ctx context.Context, res Reservation, token string) (Reservation, error) {
 	for {
-		if !sleep(ctx, time.Until(res.Start.Add(-l.claimLead()))) {
+		due := res.Start.Add(-l.claimLead())
+		if now := time.Now(); now.After(due) {
+			due = now // a reservation answered late: not the claim's delay
+		}
+		if !sleep(ctx, time.Until(due)) {
 			return res, ctx.Err()
 		}
 		r, err := l.claim(ctx, token)
 		if err != nil {
 			return res, err
 		}
+		l.noteClaim(r.recv.Sub(due))
 		if r.lost {
 			return res, errLost
 		}
@@ -367,10 +387,7 @@ func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time)
 			sent:     r.sent,
 			wait:     r.wait,
 		}
-		switch r.kind {
-		case preempting:
-			c.preempted.Add(1)
-		case provisional:
+		if r.kind == provisional {
 			res, err = l.confirm(ctx, res, r.token)
 			switch {
 			case errors.Is(err, errLost):
