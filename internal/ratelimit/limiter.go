@@ -309,9 +309,9 @@ var ErrNoSlot = errors.New("ratelimit: no slot before the deadline")
 // in arrival order and only the first of them polls Redis.
 //
 // A batch slot is provisional until Wait confirms it, one claim lead (Config.ClaimLead
-// plus the Redis round trip) before it is due: an interactive reservation made in the
-// meantime may take it, and Wait then waits for the later slot its waiter was given.
-// Wait never returns an unconfirmed slot.
+// plus the recent delay of claims) before it is due: an interactive reservation made in
+// the meantime may take it, and Wait then waits for the later slot its waiter was
+// given. Wait never returns an unconfirmed slot.
 //
 // When ctx is done first, Wait returns an error wrapping ctx.Err(); a slot it had already
 // reserved is simply left unused (the rate can only be undershot, never exceeded).
@@ -392,7 +392,6 @@ func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time)
 			switch {
 			case errors.Is(err, errLost):
 				// Forgotten after a step of Redis's clock: reserve afresh.
-				c.late.Add(1)
 				if !held {
 					select {
 					case turn <- struct{}{}:
