@@ -32,6 +32,11 @@ func Limiter(account, action, endpoint string) string {
 // operators; limiterKey is a Limiter key, whose hash tag it shares.
 func LimiterUsage(limiterKey string) string { return limiterKey + ":usage" }
 
+// LimiterHeld is the sorted set of a limiter's provisional batch slots (holder token
+// scored by slot) that an interactive reservation may still take; limiterKey is a
+// Limiter key, whose hash tag it shares.
+func LimiterHeld(limiterKey string) string { return limiterKey + ":held" }
+
 // Budgets is the hash describing every limiter a worker announced (limiter key to a
 // JSON description), for operators.
 const Budgets = Prefix + "budgets"

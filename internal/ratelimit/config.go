@@ -29,10 +29,16 @@ type Config struct {
 
 	// BatchAhead is how far ahead of now, in intervals, a batch reservation may take
 	// its slot. A batch waiter that polls this much early sleeps on its own timer until
-	// the slot, so a busy CPU that wakes it late does not waste the slot; in exchange an
-	// interactive request may find one batch slot booked ahead of it and wait up to
-	// 1 + BatchAhead intervals. Between 0 and 1. Defaults to 0.75.
+	// the slot, so a busy CPU that wakes it late does not waste the slot; the slot stays
+	// provisional (an interactive reservation may take it) until ClaimLead before it.
+	// Between 0 and 1. Defaults to 0.75.
 	BatchAhead float64
+
+	// ClaimLead is how long before its provisional slot, on top of the recent Redis
+	// round trip, a batch waiter confirms it. A larger lead absorbs a late timer on a
+	// busy machine; an interactive request arriving within it waits for the slot after.
+	// At most 100ms. Defaults to 2ms.
+	ClaimLead time.Duration
 
 	// Window is how many recent observations (see Limiter.Observe) this process keeps to
 	// measure the spread of upstream delays. Defaults to 200.
@@ -78,6 +84,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.BatchAhead == 0 {
 		cfg.BatchAhead = 0.75
 	}
+	if cfg.ClaimLead == 0 {
+		cfg.ClaimLead = 2 * time.Millisecond
+	}
 	if cfg.Window == 0 {
 		cfg.Window = 200
 	}
@@ -114,6 +123,8 @@ func (cfg Config) validate() error {
 		return bad("Rate must be a positive number, not %v", cfg.Rate)
 	case cfg.MaxAhead < 0 || cfg.MaxAhead > MaxAheadLimit:
 		return bad("MaxAhead must be between 0 and %v, not %v", MaxAheadLimit, cfg.MaxAhead)
+	case cfg.ClaimLead < 0 || cfg.ClaimLead > 100*time.Millisecond:
+		return bad("ClaimLead must be between 0 and 100ms, not %v", cfg.ClaimLead)
 	case cfg.Window < 2:
 		return bad("Window must be at least 2, not %d", cfg.Window)
 	case cfg.InitialSpread < 0, cfg.MinSpread < 0, cfg.MaxSpread < 0:

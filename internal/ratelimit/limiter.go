@@ -19,10 +19,13 @@ type Lane int
 // The two lanes.
 const (
 	// Interactive reservations (a person waiting on a page) may book slots up to
-	// Config.MaxAhead in the future, ahead of every batch waiter.
+	// Config.MaxAhead in the future, ahead of every batch waiter, and take a batch
+	// waiter's slot that it has not confirmed yet. They are never taken themselves.
 	Interactive Lane = iota
-	// Batch reservations (campaigns) only take a slot that is due now, so they never hold
-	// future slots that an interactive request arriving later would need.
+	// Batch reservations (campaigns) only take a slot due within Config.BatchAhead
+	// intervals, and hold it provisionally: an interactive reservation may take it until
+	// the batch waiter confirms it, just before it is due. A waiter whose slot was taken
+	// gets a later one, ahead of every batch reservation made after its own.
 	Batch
 )
 
@@ -74,6 +77,9 @@ type LaneStats struct {
 	// Late is the number of granted slots dropped because this process woke up too
 	// late for them (see WaitBefore).
 	Late uint64
+	// Preempted counts, for Interactive, the slots taken from a batch waiter and, for
+	// Batch, the provisional slots found taken (the waiter then waited for a later one).
+	Preempted uint64
 	// Wait is the total time granted Waits blocked.
 	Wait time.Duration
 }
@@ -92,8 +98,8 @@ type Stats struct {
 }
 
 type laneCounters struct {
-	grants, refusals, canceled, late atomic.Uint64
-	wait                             atomic.Int64
+	grants, refusals, canceled, late, preempted atomic.Uint64
+	wait                                        atomic.Int64
 }
 
 // Limiter paces calls to one upstream across every process that shares its Key.
@@ -109,6 +115,8 @@ type Limiter struct {
 	interval  atomic.Int64 // ns
 	spread    atomic.Int64 // ns
 	factor    atomic.Int64 // millionths
+	rtt       atomic.Int64 // ns, moving average of the script's round trip
+	claimPeak atomic.Int64 // ns, decaying peak of a claim's delay (see confirm)
 }
 
 // New returns a Limiter on rdb (a *redis.Client, *redis.ClusterClient, *redis.Ring or
@@ -131,9 +139,19 @@ func New(rdb redis.Scripter, cfg Config) (*Limiter, error) {
 	return l, nil
 }
 
+// The kinds of a granted slot (see the script's reply).
+const (
+	provisional = 0 // a batch slot an interactive reservation may still take
+	confirmed   = 1
+	preempting  = 2 // an interactive slot taken from a batch waiter
+)
+
 // reply is one answer of the script.
 type reply struct {
 	ok               bool
+	lost             bool // a claim whose token holds nothing
+	kind             int64
+	token            string // the holder of a provisional slot
 	wait             time.Duration
 	now, slot        int64 // µs, Redis clock
 	interval, spread time.Duration
@@ -145,8 +163,14 @@ func us(d time.Duration) int64 { return d.Microseconds() }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
-// call runs the script once.
+// call runs the script once for an operation that holds no provisional slot.
 func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int64) (reply, error) {
+	return l.run(ctx, op, lane, reservedAt, "", 0)
+}
+
+// run runs the script once; token and claimAhead are those of a batch reservation
+// ("r") or claim ("c").
+func (l *Limiter) run(ctx context.Context, op string, lane Lane, reservedAt int64, token string, claimAhead time.Duration) (reply, error) {
 	omin, omax := int64(-1), int64(-1)
 	if lo, hi, ok := l.obs.bounds(); ok {
 		omin, omax = us(lo), us(hi)
@@ -157,39 +181,121 @@ func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int
 		us(c.InitialSpread), us(c.MinSpread), us(c.MaxSpread),
 		ftoa(c.Recovery), ftoa(c.Decrease), ftoa(c.MinFactor), reservedAt,
 		keyTTL.Milliseconds(), us(spreadEpoch), us(MaxAheadLimit + time.Second), ftoa(c.BatchAhead),
-		UsageSeconds,
+		UsageSeconds, token, us(claimAhead),
 	}
 	sent := time.Now()
-	v, err := script.Run(ctx, l.rdb, []string{c.Key, keys.LimiterUsage(c.Key)}, args...).Int64Slice()
+	v, err := script.Run(ctx, l.rdb, []string{c.Key, keys.LimiterUsage(c.Key), keys.LimiterHeld(c.Key)}, args...).Int64Slice()
 	recv := time.Now()
 	if err != nil {
 		return reply{}, err
 	}
-	if len(v) != 7 {
+	if len(v) != 8 {
 		return reply{}, fmt.Errorf("unexpected script reply of %d values", len(v))
 	}
 	r := reply{
-		ok: v[0] == 1, wait: time.Duration(v[1]) * time.Microsecond, now: v[2], slot: v[3],
+		ok: v[0] == 1, lost: v[0] == -1, kind: v[7], wait: time.Duration(v[1]) * time.Microsecond, now: v[2], slot: v[3],
 		interval: time.Duration(v[4]) * time.Microsecond, spread: time.Duration(v[5]) * time.Microsecond,
-		factor: float64(v[6]) / 1e6, sent: sent, recv: recv,
+		factor: float64(v[6]) / 1e6, sent: sent, recv: recv, token: token,
 	}
 	l.interval.Store(int64(r.interval))
 	l.spread.Store(int64(r.spread))
 	l.factor.Store(v[6])
+	if d, old := recv.Sub(sent), time.Duration(l.rtt.Load()); old == 0 {
+		l.rtt.Store(int64(d))
+	} else {
+		l.rtt.Store(int64(old + (d-old)/8))
+	}
 	return r, nil
 }
 
-// reserve asks for a slot once, without waiting.
+// claimLead is how long before its slot a batch waiter claims it: Config.ClaimLead plus
+// the recent peak delay from when a claim was due to its answer (timer lateness and
+// round trip; at least the average round trip), so the confirmation is back before the
+// slot even on a busy machine. At most a quarter interval, so that claims leave most
+// of a provisional slot's time to interactive reservations.
+func (l *Limiter) claimLead() time.Duration {
+	d := max(time.Duration(l.rtt.Load()), time.Duration(l.claimPeak.Load()))
+	return min(l.cfg.ClaimLead+d, l.Interval()/4)
+}
+
+// noteClaim records the delay from when a claim was due to its answer; the peak decays
+// by 1/32 per claim (a half-life of about 22 claims).
+func (l *Limiter) noteClaim(d time.Duration) {
+	old := time.Duration(l.claimPeak.Load())
+	l.claimPeak.Store(int64(max(d, old-old/32)))
+}
+
+// reserve asks for a slot once, without waiting. A batch slot due later than the claim
+// lead is provisional, held under the reply's token.
 func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
-	r, err := l.call(ctx, "r", lane, 0)
+	var token string
+	if lane == Batch {
+		token = newToken()
+	}
+	r, err := l.run(ctx, "r", lane, 0, token, l.claimLead())
 	if err != nil {
 		return reply{}, fmt.Errorf("ratelimit: reserve %s slot: %w", lane, err)
 	}
-	if !r.ok {
+	switch {
+	case !r.ok:
 		l.lanes[lane].refusals.Add(1)
+	case r.kind == preempting:
+		l.lanes[lane].preempted.Add(1)
 	}
 	return r, nil
 }
+
+// claim asks once to confirm the provisional slot held under token. It confirms a slot
+// due within twice the claim lead (the claim is sent one lead before the slot).
+func (l *Limiter) claim(ctx context.Context, token string) (reply, error) {
+	r, err := l.run(ctx, "c", Batch, 0, token, 2*l.claimLead())
+	if err != nil {
+		return reply{}, fmt.Errorf("ratelimit: claim batch slot: %w", err)
+	}
+	return r, nil
+}
+
+// errLost is confirm's answer for a provisional slot the script no longer knows.
+var errLost = errors.New("ratelimit: provisional slot lost")
+
+// confirm sleeps until one claim lead before the provisional slot of res and claims it.
+// When an interactive reservation took it, the holder was given a later slot: confirm
+// sleeps again until that one, and so on; it returns res with the confirmed slot. It
+// returns errLost when the script no longer knows the token, and ctx's error when ctx
+// is done first (the slot is then left for an interactive reservation to take).
+func (l *Limiter) confirm(ctx context.Context, res Reservation, token string) (Reservation, error) {
+	for {
+		due := res.Start.Add(-l.claimLead())
+		if now := time.Now(); now.After(due) {
+			due = now // a reservation answered late: not the claim's delay
+		}
+		if !sleep(ctx, time.Until(due)) {
+			return res, ctx.Err()
+		}
+		r, err := l.claim(ctx, token)
+		if err != nil {
+			return res, err
+		}
+		l.noteClaim(r.recv.Sub(due))
+		if r.lost {
+			return res, errLost
+		}
+		if moved := r.slot != res.Slot.UnixMicro(); moved || !r.ok {
+			if moved {
+				l.lanes[Batch].preempted.Add(1)
+			}
+			// The slot's place on this process's clock, from the latest round trip.
+			res.Slot, res.Start, res.Interval = time.UnixMicro(r.slot), r.recv.Add(r.wait), r.interval
+			res.sent, res.wait = r.sent, r.wait
+		}
+		if r.ok {
+			return res, nil
+		}
+	}
+}
+
+// newToken returns a random name for the holder of a provisional slot.
+func newToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
 
 // ErrNoSlot is returned by WaitBefore when no slot could be reserved before its
 // deadline. Nothing was reserved.
@@ -202,6 +308,11 @@ var ErrNoSlot = errors.New("ratelimit: no slot before the deadline")
 // processes neither stampede nor starve. Within one Limiter, waiters of a lane are served
 // in arrival order and only the first of them polls Redis.
 //
+// A batch slot is provisional until Wait confirms it, one claim lead (Config.ClaimLead
+// plus the recent delay of claims) before it is due: an interactive reservation made in
+// the meantime may take it, and Wait then waits for the later slot its waiter was
+// given. Wait never returns an unconfirmed slot.
+//
 // When ctx is done first, Wait returns an error wrapping ctx.Err(); a slot it had already
 // reserved is simply left unused (the rate can only be undershot, never exceeded).
 // Redis errors are returned wrapped.
@@ -211,8 +322,9 @@ func (l *Limiter) Wait(ctx context.Context, lane Lane) (Reservation, error) {
 
 // WaitBefore is Wait for a caller that gives up if it cannot reserve a slot before
 // deadline (the zero time: never): it then returns ErrNoSlot, having reserved nothing.
-// Once a slot is reserved, WaitBefore sleeps until it whatever the deadline, so that a
-// give-up never wastes a slot; only ctx ends that sleep.
+// Once a slot is reserved, WaitBefore sleeps until it whatever the deadline (a batch slot
+// taken by an interactive reservation included: its waiter waits for the later one), so
+// that a give-up never wastes a slot; only ctx ends that sleep.
 func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time) (Reservation, error) {
 	if lane != Interactive && lane != Batch {
 		return Reservation{}, fmt.Errorf("ratelimit: wait: unknown lane %d", int(lane))
@@ -274,6 +386,26 @@ func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time)
 			Interval: r.interval,
 			sent:     r.sent,
 			wait:     r.wait,
+		}
+		if r.kind == provisional {
+			res, err = l.confirm(ctx, res, r.token)
+			switch {
+			case errors.Is(err, errLost):
+				// Forgotten after a step of Redis's clock: reserve afresh.
+				if !held {
+					select {
+					case turn <- struct{}{}:
+						held = true
+					case <-ctx.Done():
+						return canceled("turn")
+					}
+				}
+				continue
+			case err != nil && ctx.Err() != nil:
+				return canceled("slot")
+			case err != nil:
+				return Reservation{}, err
+			}
 		}
 		if !sleep(ctx, time.Until(res.Start)) {
 			return canceled("slot")
@@ -397,7 +529,7 @@ func (l *Limiter) Stats() Stats {
 	lane := func(c *laneCounters) LaneStats {
 		return LaneStats{
 			Grants: c.grants.Load(), Refusals: c.refusals.Load(), Canceled: c.canceled.Load(), Late: c.late.Load(),
-			Wait: time.Duration(c.wait.Load()),
+			Preempted: c.preempted.Load(), Wait: time.Duration(c.wait.Load()),
 		}
 	}
 	return Stats{

@@ -96,7 +96,7 @@ func TestConfig(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	t.Run("defaults", func(t *testing.T) {
 		l := mustNew(t, rdb, Config{Key: "k"})
-		want := Config{Key: "k", Rate: 20, MaxAhead: 2 * time.Second, BatchAhead: 0.75, Window: 200,
+		want := Config{Key: "k", Rate: 20, MaxAhead: 2 * time.Second, BatchAhead: 0.75, ClaimLead: 2 * time.Millisecond, Window: 200,
 			InitialSpread: 50 * time.Millisecond, MinSpread: time.Millisecond,
 			MaxSpread: 250 * time.Millisecond, Decrease: 0.7, MinFactor: 0.2, Recovery: 0.05}
 		if l.cfg != want {
@@ -115,6 +115,7 @@ func TestConfig(t *testing.T) {
 		{"max ahead too far", Config{Key: "k", MaxAhead: time.Minute}},
 		{"negative max ahead", Config{Key: "k", MaxAhead: -time.Second}},
 		{"window of one", Config{Key: "k", Window: 1}},
+		{"claim lead too long", Config{Key: "k", ClaimLead: time.Second}},
 		{"min above max spread", Config{Key: "k", MinSpread: time.Second, MaxSpread: time.Millisecond}},
 		{"decrease of one", Config{Key: "k", Decrease: 1}},
 		{"min factor above one", Config{Key: "k", MinFactor: 1.5}},

@@ -151,6 +151,9 @@ func TestRealInteractiveAheadOfBatch(t *testing.T) {
 	worst := 0.0
 	for i := range 10 {
 		l := f.limiters[i%3]
+		// Arrive anywhere within an interval (right after a slot, the next one is
+		// not booked yet).
+		time.Sleep(time.Duration(i) * l.Interval() / 10)
 		res, err := l.Wait(context.Background(), Interactive)
 		if err != nil {
 			t.Fatalf("interactive Wait: %v", err)
@@ -158,13 +161,23 @@ func TestRealInteractiveAheadOfBatch(t *testing.T) {
 		l.Observe(res, time.Now())
 		ahead := res.Slot.Sub(res.Reserved)
 		worst = max(worst, float64(ahead)/float64(res.Interval))
-		if ahead > 2*res.Interval {
-			t.Errorf("interactive slot %d was %v ahead of its request behind 50 batch waiters, more than 2 intervals (%v)",
-				i, ahead, 2*res.Interval)
+		// It takes a provisional batch slot, or the slot after one being claimed:
+		// at most one interval and a claim window ahead (1.5 intervals allow for a
+		// slow machine's round trips).
+		if ahead > 3*res.Interval/2 {
+			t.Errorf("interactive slot %d was %v ahead of its request behind 50 batch waiters, more than 1.5 intervals (%v)",
+				i, ahead, 3*res.Interval/2)
 		}
 		interactive = append(interactive, res)
 	}
-	t.Logf("interactive slots behind 50 batch waiters: at most %.2f intervals ahead of the request", worst)
+	var preempted uint64
+	for _, l := range f.limiters {
+		preempted += l.Stats().Interactive.Preempted
+	}
+	t.Logf("interactive slots behind 50 batch waiters: at most %.2f intervals ahead of the request; %d of 10 took a batch slot", worst, preempted)
+	if preempted == 0 {
+		t.Error("no interactive reservation took a provisional batch slot")
+	}
 	// Nobody starves: every process keeps getting batch slots.
 	waittest.Until(t, waittest.DefaultTimeout, "3 batch slots for every process and 30 in all", func() bool {
 		return total() >= 30 && f.count(f.limiters[0], Batch) >= 3 &&
