@@ -241,7 +241,7 @@ func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" +
 
 // jobWrites are the writes a job's acknowledgement depends on: its record and its task.
 func jobWrites(prio tasks.Priority, jobID string) []Written {
-	return []Written{{Key: keys.Result(jobID)}, {Key: asynqTaskKey(prio.Queue(), jobID)}}
+	return []Written{{Key: keys.Result(jobID)}, {Key: asynqTaskKey(tasks.Queue(tasks.TypeApplyToken, prio), jobID)}}
 }
 
 // Results returns the producer's view of job records.
@@ -416,7 +416,7 @@ func (p *Producer) Feed(ctx context.Context, jobID string, payload []byte, image
 	t := tasks.NewApplyTask(pl.Priority, jobID, payload, p.cfg.TaskTimeout)
 	_, err = p.client.EnqueueContext(ctx, t)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		q := pl.Priority.Queue()
+		q := tasks.Queue(tasks.TypeApplyToken, pl.Priority)
 		info, ierr := p.inspector.GetTaskInfo(q, jobID)
 		if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
 			return nil
