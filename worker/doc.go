@@ -8,5 +8,6 @@
 // deferral (rate limited, paused, no slot in time, shutting down) spends no attempt;
 // an account-level error fails no job and pauses the pipeline instead. Recording is
 // idempotent, so a task run twice (after a crash) keeps its first outcome. Webhook
-// deliveries run on a server of their own, so a slow receiver never holds an upstream call.
+// deliveries run on a server of their own, so a slow receiver never holds an
+// upstream call.
 package worker
