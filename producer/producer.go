@@ -243,7 +243,7 @@ func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" +
 
 // jobWrites are the writes a job's acknowledgement depends on: its record and its task.
 func jobWrites(prio tasks.Priority, jobID string) []Written {
-	return []Written{{Key: keys.Result(jobID)}, {Key: asynqTaskKey(prio.Queue(), jobID)}}
+	return []Written{{Key: keys.Result(jobID)}, {Key: asynqTaskKey(tasks.Queue(tasks.TypeApplyToken, prio), jobID)}}
 }
 
 // Results returns the producer's view of job records.
@@ -418,7 +418,7 @@ func (p *Producer) Feed(ctx context.Context, jobID string, payload []byte, image
 	t := tasks.NewApplyTask(pl.Priority, jobID, payload, p.cfg.TaskTimeout)
 	_, err = p.client.EnqueueContext(ctx, t)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		q := pl.Priority.Queue()
+		q := tasks.Queue(tasks.TypeApplyToken, pl.Priority)
 		info, ierr := p.inspector.GetTaskInfo(q, jobID)
 		if ierr != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
 			return nil
@@ -613,7 +613,7 @@ func (p *Producer) existing(ctx context.Context, value, fp string) (*tasks.Job, 
 // applyTask is the Apply task of job jobID as asynqwire writes it: what
 // tasks.NewApplyTask gives asynq's client.
 func (p *Producer) applyTask(prio tasks.Priority, jobID string, payload []byte) asynqwire.Task {
-	return asynqwire.Task{Type: tasks.TypeApplyToken, Payload: payload, ID: jobID, Queue: prio.Queue(),
+	return asynqwire.Task{Type: tasks.TypeApplyToken, Payload: payload, ID: jobID, Queue: tasks.Queue(tasks.TypeApplyToken, prio),
 		MaxRetry: tasks.AsynqMaxRetry, Timeout: p.cfg.TaskTimeout}
 }
 

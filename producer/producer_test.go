@@ -83,11 +83,11 @@ func TestSubmit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pi, err := b.insp.GetTaskInfo(prio.Queue(), plain.JobId)
+			pi, err := b.insp.GetTaskInfo(tasks.Queue(tasks.TypeApplyToken, prio), plain.JobId)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ki, err := b.insp.GetTaskInfo(prio.Queue(), keyed.JobId)
+			ki, err := b.insp.GetTaskInfo(tasks.Queue(tasks.TypeApplyToken, prio), keyed.JobId)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,16 +15,49 @@ const (
 	TypeDeliverWebhook = "webhook:deliver"
 )
 
-// Queue names (asynq queues).
+// Queue names (asynq queues). Each upstream action has one queue per lane, so that a
+// backlog of one action never stands in front of another's tasks; Queue maps a task
+// to its queue.
 const (
+	// QueueInteractive and QueueBatch hold the Apply tasks (TypeApplyToken).
 	QueueInteractive = "interactive"
 	QueueBatch       = "batch"
-	QueueWebhooks    = "webhooks"
+	// QueueVerifyInteractive and QueueVerifyBatch hold the Get tasks (TypeGetResult).
+	QueueVerifyInteractive = "verify-interactive"
+	QueueVerifyBatch       = "verify-batch"
+	// QueueWebhooks holds the webhook deliveries.
+	QueueWebhooks = "webhooks"
 )
 
-// TokenQueues are the queues (the lanes) that hold the tasks of every upstream action,
-// highest priority first.
-var TokenQueues = []string{QueueInteractive, QueueBatch}
+// actionQueues are the queues of each action's task type, by lane.
+var actionQueues = map[string][2]string{
+	TypeApplyToken: {QueueInteractive, QueueBatch},
+	TypeGetResult:  {QueueVerifyInteractive, QueueVerifyBatch},
+}
+
+// TokenQueues are the queues that hold the tasks of every upstream action (each
+// action's lanes, highest priority first): what pausing the pipeline pauses.
+var TokenQueues = []string{QueueInteractive, QueueBatch, QueueVerifyInteractive, QueueVerifyBatch}
+
+// Queue returns the asynq queue of a task of type typ (an action's task type) on
+// lane prio. Every task of an action is enqueued through it.
+func Queue(typ string, prio Priority) string {
+	q := ActionQueues(typ)
+	if prio == PriorityBatch {
+		return q[1]
+	}
+	return q[0]
+}
+
+// ActionQueues returns the two queues of the action whose tasks have type typ,
+// interactive first. A type that is no action's goes by the Apply queues.
+func ActionQueues(typ string) []string {
+	q, ok := actionQueues[typ]
+	if !ok {
+		q = actionQueues[TypeApplyToken]
+	}
+	return []string{q[0], q[1]}
+}
 
 // Priority is a job's lane. Interactive jobs (a person waiting on a page) are served
 // before batch jobs (campaigns), both at dequeue and at the rate limiter.
@@ -45,14 +78,6 @@ func ParsePriority(s string) (Priority, error) {
 		return PriorityBatch, nil
 	}
 	return "", fmt.Errorf("must be %q or %q, not %q", PriorityInteractive, PriorityBatch, s)
-}
-
-// Queue returns the asynq queue of the lane.
-func (p Priority) Queue() string {
-	if p == PriorityBatch {
-		return QueueBatch
-	}
-	return QueueInteractive
 }
 
 // Status is a job's state.
@@ -89,11 +114,13 @@ func NewApplyTask(prio Priority, jobID string, payload []byte, timeout time.Dura
 	return NewTask(TypeApplyToken, prio, jobID, payload, timeout)
 }
 
-// NewTask returns an asynq task of type typ (an action's task type) on the lane of
-// prio, with the options every producer gives it: id as task id (a second enqueue
-// with the same id is refused with asynq.ErrTaskIDConflict while the first is
-// queued), the AsynqMaxRetry guard, and timeout as the bound of one run.
-func NewTask(typ string, prio Priority, id string, payload []byte, timeout time.Duration) *asynq.Task {
-	return asynq.NewTask(typ, payload,
-		asynq.Queue(prio.Queue()), asynq.TaskID(id), asynq.MaxRetry(AsynqMaxRetry), asynq.Timeout(timeout))
+// NewTask returns an asynq task of type typ (an action's task type) on its queue of
+// the lane of prio (Queue), with the options every producer gives it: id as task id
+// (a second enqueue with the same id is refused with asynq.ErrTaskIDConflict while
+// the first is queued), the AsynqMaxRetry guard, timeout as the bound of one run, and
+// opts (e.g. asynq.ProcessIn).
+func NewTask(typ string, prio Priority, id string, payload []byte, timeout time.Duration, opts ...asynq.Option) *asynq.Task {
+	all := append([]asynq.Option{asynq.Queue(Queue(typ, prio)), asynq.TaskID(id),
+		asynq.MaxRetry(AsynqMaxRetry), asynq.Timeout(timeout)}, opts...)
+	return asynq.NewTask(typ, payload, all...)
 }

@@ -2,9 +2,13 @@ package tasks
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 )
@@ -97,4 +101,69 @@ func TestJobFromRecord(t *testing.T) {
 	if _, err := JobFromRecord("j_x", nil); err == nil {
 		t.Fatal("empty record accepted")
 	}
+}
+
+func TestQueue(t *testing.T) {
+	cases := []struct {
+		typ  string
+		prio Priority
+		want string
+	}{
+		{TypeApplyToken, PriorityInteractive, QueueInteractive},
+		{TypeApplyToken, PriorityBatch, QueueBatch},
+		{TypeApplyToken, "", QueueInteractive},
+		{TypeGetResult, PriorityInteractive, QueueVerifyInteractive},
+		{TypeGetResult, PriorityBatch, QueueVerifyBatch},
+		{"test:other", PriorityBatch, QueueBatch},
+	}
+	for _, c := range cases {
+		if got := Queue(c.typ, c.prio); got != c.want {
+			t.Errorf("Queue(%q, %q) = %q, want %q", c.typ, c.prio, got, c.want)
+		}
+	}
+	// Every action's queues are token queues (paused, recovered, counted), each once.
+	seen := map[string]bool{}
+	for typ := range actionQueues {
+		for _, q := range ActionQueues(typ) {
+			if !slices.Contains(TokenQueues, q) || seen[q] {
+				t.Errorf("queue %s of %s: in TokenQueues %v, seen before %v", q, typ, TokenQueues, seen[q])
+			}
+			seen[q] = true
+		}
+	}
+	if len(seen) != len(TokenQueues) {
+		t.Errorf("TokenQueues %v, the actions' queues %v", TokenQueues, seen)
+	}
+	for _, c := range []struct {
+		task *asynq.Task
+		want string
+	}{
+		{NewApplyTask(PriorityBatch, "j_x", nil, time.Second), QueueBatch},
+		{must(NewGetTask(&GetPayload{JobID: "j_x", Priority: PriorityBatch, Trigger: TriggerNow}, time.Second)), QueueVerifyBatch},
+		{must(NewGetTask(&GetPayload{JobID: "j_x", Trigger: TriggerReturn}, time.Second)), QueueVerifyInteractive},
+	} {
+		if q := queueOf(t, c.task); q != c.want {
+			t.Errorf("%s task on %q, want %q", c.task.Type(), q, c.want)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// queueOf enqueues task on a miniredis and returns the queue asynq put it on.
+func queueOf(t *testing.T, task *asynq.Task) string {
+	t.Helper()
+	m := miniredis.RunT(t)
+	c := asynq.NewClient(asynq.RedisClientOpt{Addr: m.Addr()})
+	defer c.Close()
+	info, err := c.Enqueue(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Queue
 }

@@ -163,14 +163,13 @@ func DecodeGetPayload(b []byte) (*GetPayload, error) {
 // time (a second enqueue is refused with asynq.ErrTaskIDConflict: it is queued).
 func GetTaskID(jobID, trigger string) string { return "get:" + trigger + ":" + jobID }
 
-// NewGetTask returns the TypeGetResult task of p on its lane, with the options every
-// action's task has (see NewTask) and opts (e.g. asynq.ProcessIn for the sweep).
+// NewGetTask returns the TypeGetResult task of p on the Get queue of its lane, with
+// the options every action's task has (see NewTask) and opts (e.g. asynq.ProcessIn
+// for the sweep).
 func NewGetTask(p *GetPayload, timeout time.Duration, opts ...asynq.Option) (*asynq.Task, error) {
 	b, err := p.Encode()
 	if err != nil {
 		return nil, err
 	}
-	all := append([]asynq.Option{asynq.Queue(p.Priority.Queue()), asynq.TaskID(GetTaskID(p.JobID, p.Trigger)),
-		asynq.MaxRetry(AsynqMaxRetry), asynq.Timeout(timeout)}, opts...)
-	return asynq.NewTask(TypeGetResult, b, all...), nil
+	return NewTask(TypeGetResult, p.Priority, GetTaskID(p.JobID, p.Trigger), b, timeout, opts...), nil
 }

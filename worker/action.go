@@ -26,8 +26,8 @@ import (
 //	record            succeed, fail, retrying; finished for a job found final
 //
 // P is a decoded task, R the upstream's answer. Adding an action is one file that
-// implements this interface, one line in actionsOf, and its codes' rows in the one
-// code table (internal/faceid/errors.go).
+// implements this interface, one line in actionsOf, its queues in tasks (tasks.Queue),
+// and its codes' rows in the one code table (internal/faceid/errors.go).
 type action[P, R any] interface {
 	// taskType is the asynq task type the action runs (tasks.Type…).
 	taskType() string
@@ -78,14 +78,14 @@ func actionsOf(w *Worker) error {
 }
 
 // register gives action a its budget (Config.Limiters) and routes its task type to
-// the pipeline.
+// the pipeline, on the server of its queues (servers.go).
 func register[P, R any](w *Worker, a action[P, R]) error {
 	lim, err := w.cfg.limiter(a.name())
 	if err != nil {
 		return fmt.Errorf("worker: limiter of %s: %w", a.name(), err)
 	}
 	w.limiters[a.name()] = lim
-	w.mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name())})
+	w.serverFor(a.taskType(), a.name()).mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name())})
 	return nil
 }
 

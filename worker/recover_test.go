@@ -21,14 +21,32 @@ import (
 // recoverOnce's move leaves a task asynq's own Inspector reads as pending. An asynq
 // upgrade that changes any of it fails here.
 func TestRecoverPinsAsynqKeyLayout(t *testing.T) {
+	get, err := tasks.NewGetTask(&tasks.GetPayload{JobID: "j_pinnedlayout0000000000000000", Priority: tasks.PriorityBatch,
+		Trigger: tasks.TriggerSweep}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, q, id string
+		task        *asynq.Task
+	}{
+		{"apply", tasks.QueueInteractive, "j_pinnedlayout0000000000000000",
+			asynq.NewTask("test:hold", nil, asynq.Queue(tasks.QueueInteractive), asynq.TaskID("j_pinnedlayout0000000000000000"))},
+		// A crashed worker's Get task is found on its own queue too.
+		{"get", tasks.QueueVerifyBatch, tasks.GetTaskID("j_pinnedlayout0000000000000000", tasks.TriggerSweep), get},
+	} {
+		t.Run(c.name, func(t *testing.T) { testRecoverLayout(t, c.q, c.id, c.task) })
+	}
+}
+
+func testRecoverLayout(t *testing.T, q, id string, task *asynq.Task) {
 	ctx := context.Background()
 	m := redistest.Mini(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()
-	q, id := tasks.QueueInteractive, "j_pinnedlayout0000000000000000"
 
 	client := asynq.NewClientFromRedisClient(rdb)
-	if _, err := client.Enqueue(asynq.NewTask("test:hold", nil, asynq.Queue(q), asynq.TaskID(id))); err != nil {
+	if _, err := client.Enqueue(task); err != nil {
 		t.Fatal(err)
 	}
 	if got := rdb.LRange(ctx, asynqKey(q, "pending"), 0, -1).Val(); !slices.Equal(got, []string{id}) {
@@ -42,7 +60,7 @@ func TestRecoverPinsAsynqKeyLayout(t *testing.T) {
 		ShutdownTimeout: time.Second, LogLevel: asynq.FatalLevel,
 	})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc("test:hold", func(ctx context.Context, _ *asynq.Task) error {
+	mux.HandleFunc(task.Type(), func(ctx context.Context, _ *asynq.Task) error {
 		if first.CompareAndSwap(false, true) {
 			close(started)
 			<-release

@@ -70,9 +70,14 @@ type Config struct {
 	// Webhooks delivers final jobs to their CallbackURL. Nil: no webhooks.
 	Webhooks Webhooks
 
-	// Concurrency is the number of tasks (of every action) handled at once by this process.
-	// Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream latency).
+	// Concurrency is the number of Apply tasks (tasks.TypeApplyToken) handled at once
+	// by this process. Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream
+	// latency).
 	Concurrency int
+	// VerifyConcurrency is the number of Get tasks (tasks.TypeGetResult, fetches of
+	// verification results) handled at once by this process, in slots of their own:
+	// an Apply backlog never holds them, nor a Get backlog Apply's. Defaults to 32.
+	VerifyConcurrency int
 	// WebhookConcurrency is the number of webhook deliveries at once. Defaults to 16.
 	WebhookConcurrency int
 	// MaxRetries is how many times a job is retried after transient errors before it
@@ -139,6 +144,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	c.Concurrency = cmp.Or(c.Concurrency, 32)
+	c.VerifyConcurrency = cmp.Or(c.VerifyConcurrency, 32)
 	c.WebhookConcurrency = cmp.Or(c.WebhookConcurrency, 16)
 	c.MaxRetries = cmp.Or(c.MaxRetries, 15)
 	c.Backoff = c.Backoff.withDefaults()
@@ -176,8 +182,8 @@ func (c Config) validate() error {
 		return errors.New("worker: Config.Upstream is required")
 	case c.Limiters == nil && c.Limiter == nil:
 		return errors.New("worker: Config.Limiters (or Limiter) is required")
-	case c.Concurrency < 0, c.WebhookConcurrency < 0, c.MaxRetries < 0:
-		return errors.New("worker: Config.Concurrency, WebhookConcurrency and MaxRetries must not be negative")
+	case c.Concurrency < 0, c.VerifyConcurrency < 0, c.WebhookConcurrency < 0, c.MaxRetries < 0:
+		return errors.New("worker: Config.Concurrency, VerifyConcurrency, WebhookConcurrency and MaxRetries must not be negative")
 	}
 	for name, d := range map[string]time.Duration{
 		"ResultTTL": c.ResultTTL, "TokenValidity": c.TokenValidity, "CallTimeout": c.CallTimeout,
@@ -202,7 +208,17 @@ func (c Config) limiter(action string) (Limiter, error) {
 	return c.Limiters(action)
 }
 
+// concurrency returns the slots of one action's server.
+func (c Config) concurrency(action string) int {
+	if action == faceid.ActionGet {
+		return c.VerifyConcurrency
+	}
+	return c.Concurrency
+}
+
 // Worker drains the tasks of every action (upstream calls) and webhook deliveries.
+// Each action has its own asynq server over its own queues (tasks.Queue), so a
+// backlog of one action holds neither the queue position nor the slots of another.
 type Worker struct {
 	cfg      Config
 	log      zerolog.Logger
@@ -211,9 +227,9 @@ type Worker struct {
 	switch_  *pipeline.Switch
 	watcher  *pipeline.Watcher
 	client   *asynq.Client
-	tokens   *asynq.Server
+	servers  []*actionServer // one per action's queues, in registration order
 	webhooks *asynq.Server
-	mux      *asynq.ServeMux
+	alog     asynqLogger
 	limiters map[string]Limiter // by upstream action
 
 	stopCtx  context.Context // done when shutdown begins: no new upstream call starts
@@ -238,26 +254,14 @@ func New(cfg Config) (*Worker, error) {
 		switch_:  sw,
 		watcher:  pipeline.NewWatcher(sw),
 		client:   asynq.NewClientFromRedisClient(cfg.Redis),
-		mux:      asynq.NewServeMux(),
+		alog:     asynqLogger{l: cfg.Logger.With().Str("component", "asynq").Logger()},
 		limiters: map[string]Limiter{},
 	}
 	if err := actionsOf(w); err != nil {
 		return nil, err
 	}
 	w.stopCtx, w.stop = context.WithCancel(context.Background())
-	alog := asynqLogger{w.log.With().Str("component", "asynq").Logger()}
-	w.tokens = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   map[string]int{tasks.QueueInteractive: 2, tasks.QueueBatch: 1},
-		StrictPriority:           true,
-		TaskCheckInterval:        cfg.PollInterval,
-		DelayedTaskCheckInterval: cfg.DelayedCheckInterval,
-		RetryDelayFunc:           cfg.Backoff.retryDelay,
-		IsFailure:                isFailure,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		Logger:                   alog,
-		LogLevel:                 asynq.WarnLevel,
-	})
+	alog := w.alog
 	if cfg.Webhooks != nil {
 		w.webhooks = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 			Concurrency:              cfg.WebhookConcurrency,
@@ -281,15 +285,18 @@ func (w *Worker) Start() error {
 		cancel()
 		return fmt.Errorf("worker: read pipeline switch: %w", err)
 	}
-	if err := w.tokens.Start(w.mux); err != nil {
-		cancel()
-		return fmt.Errorf("worker: start token server: %w", err)
+	for i, s := range w.servers {
+		if err := s.srv.Start(s.mux); err != nil {
+			w.shutdownServers(w.servers[:i])
+			cancel()
+			return fmt.Errorf("worker: start the server of %v: %w", s.queues, err)
+		}
 	}
 	if w.webhooks != nil {
 		wmux := asynq.NewServeMux()
 		wmux.Handle(tasks.TypeDeliverWebhook, w.cfg.Webhooks)
 		if err := w.webhooks.Start(wmux); err != nil {
-			w.tokens.Shutdown()
+			w.shutdownServers(w.servers)
 			cancel()
 			return fmt.Errorf("worker: start webhook server: %w", err)
 		}
@@ -298,7 +305,8 @@ func (w *Worker) Start() error {
 	go func() { defer w.wg.Done(); w.watcher.Run(ctx, time.Second) }()
 	go func() { defer w.wg.Done(); w.recoverLoop(ctx) }()
 	go func() { defer w.wg.Done(); w.probeLoop(ctx) }()
-	w.log.Info().Int("concurrency", w.cfg.Concurrency).Bool("webhooks", w.webhooks != nil).Msg("worker started")
+	w.log.Info().Int("concurrency", w.cfg.Concurrency).Int("verify_concurrency", w.cfg.VerifyConcurrency).
+		Bool("webhooks", w.webhooks != nil).Msg("worker started")
 	return nil
 }
 
@@ -308,7 +316,7 @@ func (w *Worker) Start() error {
 func (w *Worker) Shutdown() {
 	w.stopOnce.Do(func() {
 		w.stop()
-		w.tokens.Shutdown()
+		w.shutdownServers(w.servers)
 		if w.webhooks != nil {
 			w.webhooks.Shutdown()
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -61,6 +62,7 @@ func startEmbeddedRedis(log zerolog.Logger, addr string, fixed bool) (*miniredis
 type lostWork struct {
 	queued   int // token jobs in asynq (pending, running, scheduled or retrying)
 	unfed    int // campaign jobs imported but not yet fed to the batch queue
+	fetches  int // verification fetches (Get tasks) not yet done
 	webhooks int // webhook deliveries not yet done
 }
 
@@ -73,7 +75,7 @@ func countLostWork(ctx context.Context, rdb redis.UniversalClient) (lostWork, er
 		return w, fmt.Errorf("queues: %w", err)
 	}
 	for _, q := range queues {
-		if q != tasks.QueueInteractive && q != tasks.QueueBatch && q != tasks.QueueWebhooks {
+		if !slices.Contains(tasks.TokenQueues, q) && q != tasks.QueueWebhooks {
 			continue
 		}
 		qi, err := insp.GetQueueInfo(q)
@@ -81,9 +83,12 @@ func countLostWork(ctx context.Context, rdb redis.UniversalClient) (lostWork, er
 			return w, fmt.Errorf("queue %s: %w", q, err)
 		}
 		n := qi.Pending + qi.Active + qi.Scheduled + qi.Retry + qi.Aggregating
-		if q == tasks.QueueWebhooks {
+		switch {
+		case q == tasks.QueueWebhooks:
 			w.webhooks += n
-		} else {
+		case slices.Contains(tasks.ActionQueues(tasks.TypeGetResult), q):
+			w.fetches += n
+		default:
 			w.queued += n
 		}
 	}
@@ -127,7 +132,8 @@ func reportEmbeddedLoss(log zerolog.Logger, rdb redis.UniversalClient) {
 		log.Info().Msg("the embedded Redis stops with this process: no job was left unfinished")
 		return
 	}
-	log.Warn().Int("lost_jobs", w.queued+w.unfed).Int("queued", w.queued).Int("unfed", w.unfed).Int("lost_webhooks", w.webhooks).
-		Msg(fmt.Sprintf("the embedded Redis stops with this process: %d jobs not final are lost (%d queued, running or retrying; %d campaign jobs not yet fed) and %d webhook deliveries; set REDIS_URL to a persistent Redis to keep them",
-			w.queued+w.unfed, w.queued, w.unfed, w.webhooks))
+	log.Warn().Int("lost_jobs", w.queued+w.unfed).Int("queued", w.queued).Int("unfed", w.unfed).
+		Int("lost_fetches", w.fetches).Int("lost_webhooks", w.webhooks).
+		Msg(fmt.Sprintf("the embedded Redis stops with this process: %d jobs not final are lost (%d queued, running or retrying; %d campaign jobs not yet fed), %d verification fetches and %d webhook deliveries; set REDIS_URL to a persistent Redis to keep them",
+			w.queued+w.unfed, w.queued, w.unfed, w.fetches, w.webhooks))
 }

@@ -41,6 +41,7 @@ type nodeOpts struct {
 	metricsListen, concurrency, callTimeout   *option // serve, worker
 	embeddedRedis, simulatorSeed              *option // serve
 	verifySweep, verifyKeepOCR                *option // serve, worker
+	verifyConcurrency                         *option // serve, worker
 }
 
 func nodeFlags(mode string) (*flags, *nodeOpts) {
@@ -66,7 +67,8 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 		o.endpoint = f.opt("endpoint", "FACEIDQ_ENDPOINT", "", "upstream host, or URL with scheme such as http://127.0.0.1:9000 (default "+faceid.DefaultEndpoint+")")
 		o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker").as("number")
 		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
-		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs handled at once by this process")
+		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs (Apply calls) handled at once by this process")
+		o.verifyConcurrency = f.opt("verify-concurrency", "FACEIDQ_VERIFY_CONCURRENCY", "32", "verification fetches (Get calls) handled at once by this process, in slots apart from the token jobs'")
 		o.callTimeout = f.opt("call-timeout", "FACEIDQ_CALL_TIMEOUT", "10s", "bound of one upstream call; a call cut by it is retried with backoff")
 		o.verifySweep = f.opt("verify-sweep", "FACEIDQ_VERIFY_SWEEP", "30m", "after this long, a FetchResult job whose person never came back is fetched once more (then incomplete if unfinished)")
 		o.verifyKeepOCR = f.opt("verify-keep-ocr", "FACEIDQ_VERIFY_KEEP_OCR", "", "1: keep the OCR text (names, document numbers) of verifications in the job (default none; images are never kept)")
@@ -108,6 +110,7 @@ type nodeConfig struct {
 	allow         webhook.Policy
 	resultTTL     time.Duration
 	concurrency   int
+	verifyConc    int // Get calls at once (worker.Config.VerifyConcurrency)
 	callTimeout   time.Duration
 	verifySweep   time.Duration
 	verifyKeepOCR bool
@@ -199,6 +202,9 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 		return nil, err
 	}
 	if c.concurrency, err = o.concurrency.positiveInt(); err != nil {
+		return nil, err
+	}
+	if c.verifyConc, err = o.verifyConcurrency.positiveInt(); err != nil {
 		return nil, err
 	}
 	if c.callTimeout, err = o.callTimeout.duration(); err != nil {
@@ -444,7 +450,7 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 			"jobs submitted with FetchResult keep their record for three days after their BizToken anyway")
 	}
 	cfg := worker.Config{
-		Redis: rdb, Upstream: client, Concurrency: c.concurrency, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
+		Redis: rdb, Upstream: client, Concurrency: c.concurrency, VerifyConcurrency: c.verifyConc, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
 		DefaultRegion: c.region, Logger: &wlog, Metrics: m, VerifySweep: c.verifySweep, VerifyKeepOCR: c.verifyKeepOCR,
 		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: c.rate}, func(err error) {
 			log.Warn().Err(err).Msg("budget not announced to the operator console")

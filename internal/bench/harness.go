@@ -257,7 +257,7 @@ func (e *runEnv) enqueuer(mode string) (enqueuer, func(), error) {
 		if err != nil {
 			return err
 		}
-		_, err = c.EnqueueContext(ctx, asynq.NewTask(tasks.TypeApplyToken, b), asynq.Queue(prio.Queue()))
+		_, err = c.EnqueueContext(ctx, asynq.NewTask(tasks.TypeApplyToken, b), asynq.Queue(tasks.Queue(tasks.TypeApplyToken, prio)))
 		return err
 	}, func() {}, nil
 }

@@ -32,7 +32,7 @@ func TestVerificationRoutes(t *testing.T) {
 		return r.job(t)
 	}
 	queued := func(t *testing.T, id, trigger string) *asynq.TaskInfo {
-		info, err := asynq.NewInspectorFromRedisClient(b.rdb).GetTaskInfo(tasks.QueueInteractive, tasks.GetTaskID(id, trigger))
+		info, err := asynq.NewInspectorFromRedisClient(b.rdb).GetTaskInfo(tasks.Queue(tasks.TypeGetResult, tasks.PriorityInteractive), tasks.GetTaskID(id, trigger))
 		if err != nil {
 			t.Fatalf("no %s fetch queued for %s: %v", trigger, id, err)
 		}

@@ -1,0 +1,56 @@
+package worker
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// actionServer is the asynq server of one action's queues (tasks.ActionQueues): its
+// own slots (Config.Concurrency, or VerifyConcurrency for Get) and its own dequeue,
+// interactive strictly before batch. An action never waits behind another's backlog,
+// in its queues or for a slot. Actions whose tasks share queues share a server.
+type actionServer struct {
+	queues []string // interactive first
+	mux    *asynq.ServeMux
+	srv    *asynq.Server
+}
+
+// serverFor returns the server of the queues of task type typ, made with the slots of
+// action on first use.
+func (w *Worker) serverFor(typ, action string) *actionServer {
+	queues := tasks.ActionQueues(typ)
+	for _, s := range w.servers {
+		if slices.Equal(s.queues, queues) {
+			return s
+		}
+	}
+	s := &actionServer{queues: queues, mux: asynq.NewServeMux()}
+	s.srv = asynq.NewServerFromRedisClient(w.cfg.Redis, asynq.Config{
+		Concurrency:              w.cfg.concurrency(action),
+		Queues:                   map[string]int{queues[0]: 2, queues[1]: 1},
+		StrictPriority:           true,
+		TaskCheckInterval:        w.cfg.PollInterval,
+		DelayedTaskCheckInterval: w.cfg.DelayedCheckInterval,
+		RetryDelayFunc:           w.cfg.Backoff.retryDelay,
+		IsFailure:                isFailure,
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		Logger:                   w.alog,
+		LogLevel:                 asynq.WarnLevel,
+	})
+	w.servers = append(w.servers, s)
+	return s
+}
+
+// shutdownServers shuts servers down together, so that the whole takes at most one
+// Config.ShutdownTimeout.
+func (w *Worker) shutdownServers(servers []*actionServer) {
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(s.srv.Shutdown)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,101 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
+)
+
+// slowApply is fakeUpstream with Apply calls that take delay.
+type slowApply struct {
+	*fakeUpstream
+	delay atomic.Int64 // nanoseconds
+}
+
+func (s *slowApply) Apply(ctx context.Context, region string, p *faceid.ApplyWebVerificationBizTokenIntlRequestParams) (*faceid.ApplyWebVerificationBizTokenIntlResponseParams, error) {
+	select {
+	case <-time.After(time.Duration(s.delay.Load())):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.fakeUpstream.Apply(ctx, region, p)
+}
+
+// TestActionsDrainIndependently: with a large Apply backlog queued first, Get tasks
+// queued after it on the same lane run at once, on their own queue and slots, not
+// after the backlog.
+func TestActionsDrainIndependently(t *testing.T) {
+	for _, lane := range []tasks.Priority{tasks.PriorityBatch, tasks.PriorityInteractive} {
+		t.Run(string(lane), func(t *testing.T) { testActionsDrainIndependently(t, lane) })
+	}
+}
+
+func testActionsDrainIndependently(t *testing.T, lane tasks.Priority) {
+	ctx := context.Background()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	up := &slowApply{fakeUpstream: &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}}
+	pr, err := producer.New(producer.Config{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pr.Close)
+	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: &freeLimiter{}, Concurrency: 4, VerifyConcurrency: 4,
+		DelayedCheckInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Shutdown)
+	b := &testBundle{rdb: rdb, producer: pr}
+
+	// Jobs with a BizToken whose results the Get tasks fetch.
+	const fetches, backlog = 8, 300
+	minted := make([]string, fetches)
+	for i := range minted {
+		u := fmt.Sprintf("https://example.com/independent-%s-%d", lane, i)
+		scriptGet("tok-"+u, getAnswer{code: code(0), sim: 90})
+		minted[i] = b.submit(t, u, nil)
+	}
+	for _, id := range minted {
+		if j := b.waitFinal(t, id); j.Status != tasks.StatusSucceeded {
+			t.Fatalf("job %+v", j)
+		}
+	}
+
+	// The Apply backlog: 300 calls of 50 ms on 4 slots, about 4 s.
+	up.delay.Store(int64(50 * time.Millisecond))
+	for i := range backlog {
+		b.submit(t, fmt.Sprintf("https://example.com/backlog-%s-%d", lane, i), func(r *tasks.TokenRequest) { r.Priority = lane })
+	}
+	for _, id := range minted {
+		if err := pr.Fetch(ctx, id, tasks.TriggerNow, lane); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range minted {
+		b.waitVerification(t, id, tasks.VerificationPassed)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	qi, err := insp.GetQueueInfo(tasks.Queue(tasks.TypeApplyToken, lane))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qi.Pending == 0 {
+		t.Fatalf("the Apply backlog was drained before the %d fetches were done: they waited behind it", fetches)
+	}
+	t.Logf("%d fetches done with %d of %d Apply tasks still pending", fetches, qi.Pending, backlog)
+}
