@@ -78,14 +78,17 @@ func actionsOf(w *Worker) error {
 }
 
 // register gives action a its budget (Config.Limiters) and routes its task type to
-// the pipeline, on the server of its queues (servers.go).
+// the pipeline, on the servers of its queues (servers.go).
 func register[P, R any](w *Worker, a action[P, R]) error {
 	lim, err := w.cfg.limiter(a.name())
 	if err != nil {
 		return fmt.Errorf("worker: limiter of %s: %w", a.name(), err)
 	}
 	w.limiters[a.name()] = lim
-	w.serverFor(a.taskType(), a.name()).mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name())})
+	h := &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name())}
+	for _, s := range w.serversFor(a.taskType(), a.name()) {
+		s.mux.Handle(a.taskType(), h)
+	}
 	return nil
 }
 

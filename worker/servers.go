@@ -9,45 +9,49 @@ import (
 	"github.com/faceidq/faceidq/tasks"
 )
 
-// actionServer is the asynq server of one action's queues (tasks.ActionQueues): its
-// own slots (Config.Concurrency, or VerifyConcurrency for Get) and its own dequeue,
-// interactive strictly before batch. An action never waits behind another's backlog,
-// in its queues or for a slot. Actions whose tasks share queues share a server.
-type actionServer struct {
-	queues []string // interactive first
-	mux    *asynq.ServeMux
-	srv    *asynq.Server
+// laneServer is the asynq server of one queue of one action (tasks.ActionQueues):
+// each lane of each action has slots of its own (Config.Concurrency, or
+// VerifyConcurrency for Get). An action never waits behind another's backlog, in its
+// queues or for a slot; and an interactive task never waits for a slot held by a
+// batch task waiting for its rate slot: the limiter, not the dequeue, puts the
+// interactive lane first (it books further ahead, and takes the slot of a batch
+// waiter that has not claimed it yet). Actions whose tasks share queues share servers.
+type laneServer struct {
+	queue string
+	mux   *asynq.ServeMux
+	srv   *asynq.Server
 }
 
-// serverFor returns the server of the queues of task type typ, made with the slots of
-// action on first use.
-func (w *Worker) serverFor(typ, action string) *actionServer {
-	queues := tasks.ActionQueues(typ)
-	for _, s := range w.servers {
-		if slices.Equal(s.queues, queues) {
-			return s
+// serversFor returns the servers of the queues of task type typ, made with the slots
+// of action on first use.
+func (w *Worker) serversFor(typ, action string) []*laneServer {
+	var out []*laneServer
+	for _, q := range tasks.ActionQueues(typ) {
+		i := slices.IndexFunc(w.servers, func(s *laneServer) bool { return s.queue == q })
+		if i < 0 {
+			s := &laneServer{queue: q, mux: asynq.NewServeMux()}
+			s.srv = asynq.NewServerFromRedisClient(w.cfg.Redis, asynq.Config{
+				Concurrency:              w.cfg.concurrency(action),
+				Queues:                   map[string]int{q: 1},
+				TaskCheckInterval:        w.cfg.PollInterval,
+				DelayedTaskCheckInterval: w.cfg.DelayedCheckInterval,
+				RetryDelayFunc:           w.cfg.Backoff.retryDelay,
+				IsFailure:                isFailure,
+				ShutdownTimeout:          w.cfg.ShutdownTimeout,
+				Logger:                   w.alog,
+				LogLevel:                 asynq.WarnLevel,
+			})
+			w.servers = append(w.servers, s)
+			i = len(w.servers) - 1
 		}
+		out = append(out, w.servers[i])
 	}
-	s := &actionServer{queues: queues, mux: asynq.NewServeMux()}
-	s.srv = asynq.NewServerFromRedisClient(w.cfg.Redis, asynq.Config{
-		Concurrency:              w.cfg.concurrency(action),
-		Queues:                   map[string]int{queues[0]: 2, queues[1]: 1},
-		StrictPriority:           true,
-		TaskCheckInterval:        w.cfg.PollInterval,
-		DelayedTaskCheckInterval: w.cfg.DelayedCheckInterval,
-		RetryDelayFunc:           w.cfg.Backoff.retryDelay,
-		IsFailure:                isFailure,
-		ShutdownTimeout:          w.cfg.ShutdownTimeout,
-		Logger:                   w.alog,
-		LogLevel:                 asynq.WarnLevel,
-	})
-	w.servers = append(w.servers, s)
-	return s
+	return out
 }
 
 // shutdownServers shuts servers down together, so that the whole takes at most one
 // Config.ShutdownTimeout.
-func (w *Worker) shutdownServers(servers []*actionServer) {
+func (w *Worker) shutdownServers(servers []*laneServer) {
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		wg.Go(s.srv.Shutdown)

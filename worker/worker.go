@@ -70,12 +70,14 @@ type Config struct {
 	// Webhooks delivers final jobs to their CallbackURL. Nil: no webhooks.
 	Webhooks Webhooks
 
-	// Concurrency is the number of Apply tasks (tasks.TypeApplyToken) handled at once
-	// by this process. Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream
-	// latency).
+	// Concurrency is the number of Apply tasks (tasks.TypeApplyToken) of each lane
+	// handled at once by this process: interactive and batch tasks have slots of
+	// their own, so a person's job never waits for a slot held by a campaign's.
+	// Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream latency).
 	Concurrency int
 	// VerifyConcurrency is the number of Get tasks (tasks.TypeGetResult, fetches of
-	// verification results) handled at once by this process, in slots of their own:
+	// verification results) of each lane handled at once by this process, in slots
+	// of their own:
 	// an Apply backlog never holds them, nor a Get backlog Apply's. Defaults to 32.
 	VerifyConcurrency int
 	// WebhookConcurrency is the number of webhook deliveries at once. Defaults to 16.
@@ -227,7 +229,7 @@ type Worker struct {
 	switch_  *pipeline.Switch
 	watcher  *pipeline.Watcher
 	client   *asynq.Client
-	servers  []*actionServer // one per action's queues, in registration order
+	servers  []*laneServer // one per action queue (lane), in registration order
 	webhooks *asynq.Server
 	alog     asynqLogger
 	limiters map[string]Limiter // by upstream action
@@ -289,7 +291,7 @@ func (w *Worker) Start() error {
 		if err := s.srv.Start(s.mux); err != nil {
 			w.shutdownServers(w.servers[:i])
 			cancel()
-			return fmt.Errorf("worker: start the server of %v: %w", s.queues, err)
+			return fmt.Errorf("worker: start the server of queue %s: %w", s.queue, err)
 		}
 	}
 	if w.webhooks != nil {
