@@ -55,7 +55,8 @@ const body = `{"RedirectURL":"https://example.com/signup/done","Extra":"load-tes
 type options struct {
 	redisURL, target, token, faceidq string
 	rate, concurrency, ackReplicas   int
-	duration, warmup                 time.Duration
+	duration, warmup, window         time.Duration
+	serve                            bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "most requests in flight")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each phase")
+	fs.BoolVar(&o.serve, "serve", false, "profile `faceidq serve` on its embedded Redis instead: saturation with -concurrency clients for -duration, its pipeline paused (every job stays queued), in windows of -window, with RSS per queued job")
+	fs.DurationVar(&o.window, "window", 5*time.Second, "with -serve: the length of each reported window")
 	fs.IntVar(&o.ackReplicas, "ack-replicas", 0, "also measure `faceidq api` with FACEIDQ_ACK_REPLICAS=N, starting N replicas of the redis-server started here")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -81,6 +84,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.ackReplicas < 0 || (o.ackReplicas > 0 && o.target != "") {
 		fmt.Fprintln(stderr, "faceidq-load: -ack-replicas must not be negative, and needs the `faceidq api` started here (no -target)")
 		return 2
+	}
+	if o.serve {
+		if o.target != "" || o.redisURL != "" || o.ackReplicas > 0 || o.window <= 0 {
+			fmt.Fprintln(stderr, "faceidq-load: -serve starts its own `faceidq serve`: no -target, -redis-url or -ack-replicas; -window must be positive")
+			return 2
+		}
+		if err := measureServe(ctx, o, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "faceidq-load:", err)
+			return 1
+		}
+		return 0
 	}
 	if err := measure(ctx, o, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "faceidq-load:", err)
