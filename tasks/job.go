@@ -69,7 +69,7 @@ const (
 	FieldRowKey           = "RowKey"
 	FieldPriority         = "Priority"
 	FieldRegion           = "Region"
-	FieldPayload          = "Payload" // the task payload, for re-runs
+	FieldPayload          = "Payload" // the task payload with the input, in records written before the input moved to its own fields
 	FieldCallbackURL      = "CallbackURL"
 	FieldWebhookStatus    = "WebhookStatus"
 	FieldWebhookAttempts  = "WebhookAttempts"
@@ -97,6 +97,9 @@ func JobFromRecord(jobID string, rec map[string]string) (*Job, error) {
 		RowKey:          rec[FieldRowKey],
 		Priority:        Priority(rec[FieldPriority]),
 		Region:          rec[FieldRegion],
+	}
+	if j.Priority == "" {
+		j.Priority = PriorityInteractive // not written for the default lane
 	}
 	var err error
 	if j.ExpiresAt, err = parseOptTime(rec, FieldExpiresAt); err != nil {
