@@ -36,7 +36,7 @@ func submitForMemory(t *testing.T, warm, n int, idempotent bool) (perJob float64
 	}
 	t.Cleanup(p.Close)
 	ctx := context.Background()
-	if _, _, err := p.Submit(ctx, memoryBody(-1 << 20), producer.Options{}); err != nil {
+	if _, _, err := p.Submit(ctx, memoryBody(-1<<20), producer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	submitAll(t, p, -warm, -1, idempotent)
