@@ -161,12 +161,9 @@ func ApplyPayloadFromRecord(jobID string, vals []any) (*ApplyPayload, Status, er
 	if p.Priority == "" {
 		p.Priority = PriorityInteractive
 	}
-	created, err := parseOptTime(rec, FieldCreatedAt)
-	if err != nil {
+	var err error
+	if p.CreatedAt, err = parseCreatedAt(rec); err != nil {
 		return nil, "", err
-	}
-	if created != nil {
-		p.CreatedAt = *created
 	}
 	if s := rec[FieldExtra]; s != "" {
 		p.Input.Extra = &s

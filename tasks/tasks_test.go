@@ -3,6 +3,7 @@ package tasks
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := map[string]string{FieldStatus: "queued", FieldPriority: "batch", FieldRegion: p.Region,
-			FieldCreatedAt: FormatTime(p.CreatedAt), FieldBatchId: p.BatchID, FieldCallbackURL: p.CallbackURL,
+			FieldCreatedAt: strconv.FormatInt(CreatedAtValue(p.CreatedAt), 10), FieldBatchId: p.BatchID, FieldCallbackURL: p.CallbackURL,
 			FieldFetchResult: "1", FieldExtra: extra}
 		for i := 0; i < len(in); i += 2 {
 			v := in[i+1].(string)

@@ -85,11 +85,14 @@ func (s *Store) CreateCmd(ctx context.Context, pipe redis.Pipeliner, rec NewReco
 		rec.CreatedAt = s.now()
 	}
 	ts := tasks.FormatTime(rec.CreatedAt)
-	// The JobId is the key's own; every field is short (a listpack stays compact).
+	// The JobId is the key's own. Every value is kept short: one longer than Redis's
+	// hash-max-listpack-value (64 bytes) turns the whole record from a listpack into a
+	// hashtable, about 3x the memory (producer's TestRedisMemoryPerPendingJob keeps the
+	// budget of a pending job). A new field: add it here or in NewRecord.Input.
 	fields := []any{
 		tasks.FieldStatus, string(rec.Status),
 		tasks.FieldAttempts, 0,
-		tasks.FieldCreatedAt, ts,
+		tasks.FieldCreatedAt, tasks.CreatedAtValue(rec.CreatedAt),
 		tasks.FieldUpdatedAt, ts,
 		tasks.FieldRegion, rec.Region,
 		tasks.FieldExtra, rec.Extra,
