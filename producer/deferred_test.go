@@ -78,12 +78,12 @@ func TestDeferred(t *testing.T) {
 	if b.rdb.Exists(ctx, keys.Image(ref)).Val() != 0 {
 		t.Fatal("a deferred image was stored at import")
 	}
-	payload, err := p.Results().Payload(ctx, id)
-	if err != nil {
-		t.Fatal(err)
+	rec, st, err := p.Results().ApplyInput(ctx, id)
+	if err != nil || st != tasks.StatusQueued || rec.BatchID != "b_1" || rec.Priority != tasks.PriorityBatch || rec.ImageRef != "" {
+		t.Fatalf("ApplyInput = %+v, %q, %v", rec, st, err)
 	}
 	for range 2 { // a second feed is a no-op
-		if err := p.Feed(ctx, id, payload, d.Image()); err != nil {
+		if err := p.Feed(ctx, rec, d.Image()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,7 +97,7 @@ func TestDeferred(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := tasks.DecodeApplyPayload(ti.Payload)
+	pl, err := tasks.DecodeApplyTask(id, ti.Payload)
 	if err != nil || pl.ImageRef != ref || pl.BatchID != "b_1" {
 		t.Fatalf("fed payload %+v, %v; want image %s", pl, err, ref)
 	}

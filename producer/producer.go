@@ -264,7 +264,8 @@ type prepared struct {
 	returnURL   string // the caller's RedirectURL of a FetchResult job, when replaced
 	jobID       string
 	payload     *tasks.ApplyPayload
-	encoded     []byte
+	encoded     []byte // the task's payload: the ids
+	input       []any  // the record fields of the input
 	image       string // CompareImageBase64 to store, "" for none
 	extra       string
 	fingerprint string
@@ -361,11 +362,14 @@ func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Optio
 		pr.payload.ImageRef = images.Ref(pr.image)
 	}
 	pr.payload.FetchResult = d.req.FetchResult
+	p.returnPage(pr)
 	var err error
 	if pr.encoded, err = pr.payload.Encode(); err != nil {
 		return nil, err
 	}
-	p.returnPage(pr)
+	if pr.input, err = pr.payload.InputFields(); err != nil {
+		return nil, err
+	}
 	return pr, nil
 }
 
@@ -373,7 +377,7 @@ func (pr *prepared) record() results.NewRecord {
 	return results.NewRecord{
 		JobID: pr.jobID, Priority: pr.payload.Priority, Region: pr.payload.Region, Extra: pr.extra,
 		BatchID: pr.opts.BatchID, RowKey: pr.opts.RowKey, CallbackURL: pr.payload.CallbackURL,
-		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt,
+		Input: pr.input, CreatedAt: pr.payload.CreatedAt,
 	}
 }
 
@@ -397,23 +401,22 @@ func (p *Producer) WriteDeferred(ctx context.Context, pipe redis.Pipeliner, jobI
 	return nil
 }
 
-// Feed enqueues the task of job jobID, written before by WriteDeferred, from its
-// stored payload. image, when not "", is the job's CompareImageBase64 kept out of
-// Redis until now: it is stored and the task refers to it. The task id is the JobId:
-// a task pending or running is left alone, and the archived or completed task of an
-// earlier run (a re-run) is replaced.
-func (p *Producer) Feed(ctx context.Context, jobID string, payload []byte, image string) error {
-	pl, err := tasks.DecodeApplyPayload(payload)
-	if err != nil {
-		return fmt.Errorf("producer: feed %s: %w", jobID, err)
-	}
+// Feed enqueues the task of job pl, written before by WriteDeferred (pl is its
+// record, read with tasks.ApplyPayloadFromRecord). image, when not "", is the job's
+// CompareImageBase64 kept out of Redis until now: it is stored and the task refers
+// to it. The task id is the JobId: a task pending or running is left alone, and the
+// archived or completed task of an earlier run (a re-run) is replaced.
+func (p *Producer) Feed(ctx context.Context, pl *tasks.ApplyPayload, image string) error {
+	jobID := pl.JobID
+	var err error
 	if image != "" {
 		if pl.ImageRef, err = p.images.Put(ctx, image); err != nil {
 			return fmt.Errorf("producer: feed %s: %w", jobID, err)
 		}
-		if payload, err = pl.Encode(); err != nil {
-			return err
-		}
+	}
+	payload, err := pl.Encode()
+	if err != nil {
+		return err
 	}
 	t := tasks.NewApplyTask(pl.Priority, jobID, payload, p.cfg.TaskTimeout)
 	_, err = p.client.EnqueueContext(ctx, t)
@@ -599,9 +602,11 @@ func (p *Producer) existing(ctx context.Context, value, fp string) (*tasks.Job, 
 		return nil, false, fmt.Errorf("producer: %w", err)
 	}
 	if job.Status == tasks.StatusQueued {
-		payload, err := p.results.Payload(ctx, jobID)
+		// The task carries the ids only: the worker reads the input from the record.
+		pl := &tasks.ApplyPayload{JobID: jobID, Priority: job.Priority, BatchID: job.BatchId, CreatedAt: job.CreatedAt}
+		payload, err := pl.Encode()
 		if err != nil {
-			return nil, false, fmt.Errorf("producer: %w", err)
+			return nil, false, err
 		}
 		if err := p.enqueue(ctx, job.Priority, jobID, payload); err != nil {
 			return nil, false, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -95,9 +96,9 @@ func TestSubmit(t *testing.T) {
 				pi.Deadline != ki.Deadline || pi.Queue != ki.Queue || pi.Type != tasks.TypeApplyToken {
 				t.Errorf("pipelined task %+v differs from asynq's %+v", pi, ki)
 			}
-			pl, err := p.results.Payload(ctx, plain.JobId)
-			if err != nil || string(pi.Payload) != string(pl) {
-				t.Errorf("task payload %q, record payload %q (%v)", pi.Payload, pl, err)
+			pl, err := tasks.DecodeApplyTask(plain.JobId, pi.Payload)
+			if err != nil || pl.JobID != plain.JobId || pl.Priority != prio || !pl.CreatedAt.Equal(plain.CreatedAt.Truncate(time.Millisecond)) {
+				t.Errorf("task payload %q decodes to %+v (%v), want job %s on %s", pi.Payload, pl, err, plain.JobId, prio)
 			}
 		}
 	})

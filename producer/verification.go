@@ -44,9 +44,6 @@ func (p *Producer) returnPage(pr *prepared) {
 	pr.returnURL = *pr.payload.Input.RedirectURL
 	ret := strings.TrimRight(p.cfg.ReturnBase, "/") + "/v1/return/" + pr.jobID
 	pr.payload.Input.RedirectURL = &ret
-	if b, err := pr.payload.Encode(); err == nil {
-		pr.encoded = b
-	}
 }
 
 // fetchResultCmd writes a FetchResult job's record fields with its creation.

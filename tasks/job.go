@@ -69,7 +69,7 @@ const (
 	FieldRowKey           = "RowKey"
 	FieldPriority         = "Priority"
 	FieldRegion           = "Region"
-	FieldPayload          = "Payload" // the task payload, for re-runs
+	FieldPayload          = "Payload" // the task payload with the input, in records written before the input moved to its own fields
 	FieldCallbackURL      = "CallbackURL"
 	FieldWebhookStatus    = "WebhookStatus"
 	FieldWebhookAttempts  = "WebhookAttempts"
@@ -79,6 +79,27 @@ const (
 
 // FormatTime renders t as a record time.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// CreatedAtValue is the record value of a job's CreatedAt (not a public field): Unix
+// milliseconds, which Redis keeps as an integer (10 bytes of listpack, against 26 for
+// RFC 3339). Records written before it have RFC 3339: both are read.
+func CreatedAtValue(t time.Time) int64 { return t.UnixMilli() }
+
+// parseCreatedAt reads a record's CreatedAt (CreatedAtValue, or RFC 3339).
+func parseCreatedAt(rec map[string]string) (time.Time, error) {
+	s := rec[FieldCreatedAt]
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("tasks: record field %s: %w", FieldCreatedAt, err)
+	}
+	return t, nil
+}
 
 // JobFromRecord builds a Job from the fields of its result hash. It returns an error
 // when the record is empty or a field is malformed.
@@ -98,6 +119,9 @@ func JobFromRecord(jobID string, rec map[string]string) (*Job, error) {
 		Priority:        Priority(rec[FieldPriority]),
 		Region:          rec[FieldRegion],
 	}
+	if j.Priority == "" {
+		j.Priority = PriorityInteractive // not written for the default lane
+	}
 	var err error
 	if j.ExpiresAt, err = parseOptTime(rec, FieldExpiresAt); err != nil {
 		return nil, err
@@ -105,10 +129,8 @@ func JobFromRecord(jobID string, rec map[string]string) (*Job, error) {
 	if j.FinishedAt, err = parseOptTime(rec, FieldFinishedAt); err != nil {
 		return nil, err
 	}
-	if created, err := parseOptTime(rec, FieldCreatedAt); err != nil {
+	if j.CreatedAt, err = parseCreatedAt(rec); err != nil {
 		return nil, err
-	} else if created != nil {
-		j.CreatedAt = *created
 	}
 	if j.Attempts, err = parseOptInt(rec, FieldAttempts); err != nil {
 		return nil, err

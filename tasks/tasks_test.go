@@ -2,7 +2,9 @@ package tasks
 
 import (
 	"errors"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,22 +67,88 @@ func TestIDs(t *testing.T) {
 }
 
 func TestPayloadRoundTrip(t *testing.T) {
-	u := "https://example.com"
-	p := &ApplyPayload{JobID: NewJobID(), Priority: PriorityBatch, Region: "ap-jakarta", ImageRef: "abc",
-		Input: faceid.ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: &u}, CreatedAt: time.Unix(1, 0).UTC()}
-	b, err := p.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodeApplyPayload(b)
-	if err != nil || got.JobID != p.JobID || *got.Input.RedirectURL != u || got.ImageRef != "abc" || got.Priority != PriorityBatch {
-		t.Fatalf("round trip = %+v, %v", got, err)
-	}
+	u, rule, extra, mode := "https://example.com", "1", "row 7", int64(1)
+	p := &ApplyPayload{JobID: NewJobID(), Priority: PriorityBatch, Region: "ap-jakarta", ImageRef: "abc", BatchID: NewBatchID(),
+		CallbackURL: "https://hooks.example.com", FetchResult: true,
+		Input: faceid.ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: &u, RuleId: &rule, Extra: &extra,
+			Config: &faceid.WebVerificationConfigIntl{CheckMode: &mode}},
+		CreatedAt: time.UnixMilli(1796303999458).UTC()}
+
+	t.Run("the task carries the ids only", func(t *testing.T) {
+		b, err := p.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), u) || strings.Contains(string(b), p.JobID) {
+			t.Fatalf("task payload %s carries the input or the JobId", b)
+		}
+		got, err := DecodeApplyTask(p.JobID, b)
+		if err != nil || got.JobID != p.JobID || got.ImageRef != "abc" || got.Priority != PriorityBatch ||
+			got.BatchID != p.BatchID || !got.CreatedAt.Equal(p.CreatedAt) || got.Input.RedirectURL != nil {
+			t.Fatalf("round trip = %+v, %v", got, err)
+		}
+		inter := &ApplyPayload{JobID: p.JobID, Priority: PriorityInteractive, CreatedAt: p.CreatedAt}
+		b, _ = inter.Encode()
+		if got, err := DecodeApplyTask(p.JobID, b); err != nil || got.Priority != PriorityInteractive {
+			t.Fatalf("interactive round trip of %s = %+v, %v", b, got, err)
+		}
+		if _, err := DecodeApplyTask("", b); err == nil {
+			t.Fatal("a task with no JobId was accepted")
+		}
+	})
+
+	t.Run("the record keeps the input", func(t *testing.T) {
+		in, err := p.InputFields()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := map[string]string{FieldStatus: "queued", FieldPriority: "batch", FieldRegion: p.Region,
+			FieldCreatedAt: strconv.FormatInt(CreatedAtValue(p.CreatedAt), 10), FieldBatchId: p.BatchID, FieldCallbackURL: p.CallbackURL,
+			FieldFetchResult: "1", FieldExtra: extra}
+		for i := 0; i < len(in); i += 2 {
+			v := in[i+1].(string)
+			if len(v) > 64 {
+				t.Errorf("field %s is %d bytes: the record would leave listpack", in[i], len(v))
+			}
+			rec[in[i].(string)] = v
+		}
+		got, st, err := ApplyPayloadFromRecord(p.JobID, hmget(rec))
+		if err != nil || st != StatusQueued || !reflect.DeepEqual(got, p) {
+			t.Fatalf("from record = %+v, %q, %v; want %+v", got, st, err, p)
+		}
+		if got, st, err := ApplyPayloadFromRecord(p.JobID, hmget(nil)); got != nil || st != "" || err != nil {
+			t.Fatalf("missing record = %+v, %q, %v", got, st, err)
+		}
+	})
+
+	t.Run("a record and a task of the earlier form", func(t *testing.T) {
+		legacy := `{"job_id":"` + p.JobID + `","priority":"interactive","region":"ap-singapore","input":{"RedirectURL":"https://example.com/r","Extra":"x"},"image_ref":"abc","created_at":"2026-12-03T13:15:33.581839677Z"}`
+		got, err := DecodeApplyTask(p.JobID, []byte(legacy))
+		if err != nil || got.JobID != p.JobID || *got.Input.RedirectURL != "https://example.com/r" || got.ImageRef != "abc" || got.Region != "ap-singapore" {
+			t.Fatalf("earlier task = %+v, %v", got, err)
+		}
+		got, st, err := ApplyPayloadFromRecord(p.JobID, hmget(map[string]string{FieldStatus: "queued", FieldPayload: legacy}))
+		if err != nil || st != StatusQueued || *got.Input.RedirectURL != "https://example.com/r" {
+			t.Fatalf("earlier record = %+v, %v", got, err)
+		}
+	})
+
 	img := "QUJD"
 	p.Input.CompareImageBase64 = &img
 	if _, err := p.Encode(); err == nil {
 		t.Fatal("Encode accepted image bytes in the payload")
 	}
+}
+
+// hmget answers an HMGET of ApplyRecordFields on rec.
+func hmget(rec map[string]string) []any {
+	vals := make([]any, len(ApplyRecordFields))
+	for i, f := range ApplyRecordFields {
+		if v, ok := rec[f]; ok {
+			vals[i] = v
+		}
+	}
+	return vals
 }
 
 func TestJobFromRecord(t *testing.T) {

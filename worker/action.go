@@ -35,8 +35,9 @@ type action[P, R any] interface {
 	// the account, this name and the endpoint.
 	name() string
 
-	// decode parses a task's payload. An error drops the task (asynq.SkipRetry).
-	decode(payload []byte) (P, job, error)
+	// decode parses a task: its id and payload. An error drops the task
+	// (asynq.SkipRetry).
+	decode(taskID string, payload []byte) (P, job, error)
 	// validate checks the job's state: false when there is nothing to call (the job
 	// is gone, or final and its follow-ups done), or an error the handler returns.
 	validate(ctx context.Context, p P, log zerolog.Logger) (bool, error)

@@ -26,16 +26,25 @@ var _ action[*tasks.ApplyPayload, *faceid.ApplyWebVerificationBizTokenIntlRespon
 func (applyAction) taskType() string { return tasks.TypeApplyToken }
 func (applyAction) name() string     { return faceid.Action }
 
-func (applyAction) decode(b []byte) (*tasks.ApplyPayload, job, error) {
-	p, err := tasks.DecodeApplyPayload(b)
+func (applyAction) decode(taskID string, b []byte) (*tasks.ApplyPayload, job, error) {
+	p, err := tasks.DecodeApplyTask(taskID, b)
 	if err != nil {
 		return nil, job{}, err
 	}
 	return p, job{id: p.JobID, lane: p.Priority, batchID: p.BatchID, createdAt: p.CreatedAt}, nil
 }
 
+// validate reads the job's input from its record (the task carries the ids only) into
+// p, this run's own copy, and checks its state.
 func (a applyAction) validate(ctx context.Context, p *tasks.ApplyPayload, log zerolog.Logger) (bool, error) {
-	switch st, err := a.w.results.Status(ctx, p.JobID); {
+	rec, st, err := a.w.results.ApplyInput(ctx, p.JobID)
+	if err == nil {
+		p.Region, p.Input, p.CallbackURL, p.FetchResult = rec.Region, rec.Input, rec.CallbackURL, rec.FetchResult
+		if p.ImageRef == "" { // a campaign's image fed from its file is in the task only
+			p.ImageRef = rec.ImageRef
+		}
+	}
+	switch {
 	case errors.Is(err, results.ErrNotFound):
 		log.Warn().Msg("job record is gone; dropping its task")
 		return false, nil

@@ -38,7 +38,7 @@ var _ action[*getTask, *faceid.GetWebVerificationResultIntlResponseParams] = get
 func (getAction) taskType() string { return tasks.TypeGetResult }
 func (getAction) name() string     { return faceid.ActionGet }
 
-func (getAction) decode(b []byte) (*getTask, job, error) {
+func (getAction) decode(_ string, b []byte) (*getTask, job, error) {
 	p, err := tasks.DecodeGetPayload(b)
 	if err != nil {
 		return nil, job{}, err

@@ -45,7 +45,7 @@ type echoAction struct {
 
 func (*echoAction) taskType() string { return "test:echo" }
 func (*echoAction) name() string     { return "EchoIntl" }
-func (*echoAction) decode(b []byte) (string, job, error) {
+func (*echoAction) decode(_ string, b []byte) (string, job, error) {
 	if len(b) == 0 {
 		return "", job{}, errors.New("empty payload")
 	}

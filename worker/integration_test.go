@@ -148,7 +148,8 @@ func TestPermanentAndAccountErrors(t *testing.T) {
 	pl := &tasks.ApplyPayload{JobID: tasks.NewJobID(), Priority: tasks.PriorityInteractive, Region: "ap-singapore", CreatedAt: time.Now()}
 	pl.Input.RedirectURL = &bad
 	b, _ := pl.Encode()
-	if err := c.results.Create(ctx, results.NewRecord{JobID: pl.JobID, Payload: b}); err != nil {
+	in, _ := pl.InputFields()
+	if err := c.results.Create(ctx, results.NewRecord{JobID: pl.JobID, Region: pl.Region, Input: in}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := asynq.NewClientFromRedisClient(c.rdb).Enqueue(asynq.NewTask(tasks.TypeApplyToken, b),

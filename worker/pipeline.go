@@ -19,7 +19,8 @@ import (
 // record (see action).
 func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	w, a := h.w, h.a
-	p, j, err := a.decode(t.Payload())
+	taskID, _ := asynq.GetTaskID(ctx)
+	p, j, err := a.decode(taskID, t.Payload())
 	if err != nil {
 		w.log.Error().Err(err).Str("type", t.Type()).Msg("dropping a task whose payload cannot be read")
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)

@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/redistest"
@@ -133,4 +136,68 @@ func vmHWM() string {
 		}
 	}
 	return "unknown"
+}
+
+// importForMemory imports n CSV rows (writeRows) into a fresh redis-server, feeds
+// none, and returns the used_memory delta per row and the import's rows/s.
+func importForMemory(t *testing.T, n int) (perJob, rowsPerSec float64, rdb *redis.Client, batchID string) {
+	t.Helper()
+	rdb = redistest.Start(t, redistest.Options{}).Client(t)
+	m, err := campaign.New(campaign.Config{Redis: rdb, Producer: newProducer(t, rdb, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "in.csv")
+	writeRows(t, path, campaign.FormatCSV, n)
+	base := usedMemory(t, rdb, "used_memory")
+	start := time.Now()
+	sum, err := m.ImportFile(context.Background(), path, campaign.ImportOptions{})
+	el := time.Since(start)
+	if err != nil || sum.Created != n {
+		t.Fatalf("import = %+v, %v", sum, err)
+	}
+	return float64(usedMemory(t, rdb, "used_memory")-base) / float64(n), float64(n) / el.Seconds(), rdb, sum.BatchId
+}
+
+// TestRedisMemoryPerImportedJob keeps the Redis memory of an imported campaign job
+// not yet fed under its budget.
+func TestRedisMemoryPerImportedJob(t *testing.T) {
+	redistest.Binary(t, "redis-server")
+	perJob, _, _, _ := importForMemory(t, 20_000)
+	t.Logf("%.0f bytes per imported job", perJob)
+	if perJob > 600 {
+		t.Errorf("Redis holds %.0f bytes per imported job not yet fed; the budget is 600", perJob)
+	}
+}
+
+// TestMeasureRedisMemoryPerImportedJob imports a FACEIDQ_MEASURE_N-row (default
+// 100,000) CSV into a fresh redis-server, feeds none, and reports Redis's used_memory
+// delta per job, the import's rows/s, and what each key of the campaign takes. Run with:
+//
+//	FACEIDQ_MEASURE=1 go test -run TestMeasureRedisMemoryPerImportedJob -v ./internal/campaign/
+func TestMeasureRedisMemoryPerImportedJob(t *testing.T) {
+	if os.Getenv("FACEIDQ_MEASURE") != "1" {
+		t.Skip("a measurement: set FACEIDQ_MEASURE=1")
+	}
+	n := 100_000
+	if v := os.Getenv("FACEIDQ_MEASURE_N"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	perJob, rate, rdb, batchID := importForMemory(t, n)
+	t.Logf("%d imported jobs not yet fed: %.0f bytes of Redis used_memory per job; import %.0f rows/s", n, perJob, rate)
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	seen := 0
+	for iter.Next(ctx) {
+		k := iter.Val()
+		if strings.Contains(k, ":j_") {
+			if seen++; seen > 1 {
+				continue
+			}
+		}
+		mem, _ := rdb.MemoryUsage(ctx, k).Result()
+		enc, _ := rdb.ObjectEncoding(ctx, k).Result()
+		t.Logf("  %-60s %-10s %8d bytes", k, enc, mem)
+	}
+	t.Logf("campaign %s", batchID)
 }

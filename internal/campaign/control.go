@@ -228,7 +228,7 @@ func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) 
 		return nil, fmt.Errorf("campaign: rerun %s: %w", batchID, err)
 	}
 	index := -1
-	err = m.scanJobs(ctx, keys.BatchJobs(batchID), []string{tasks.FieldStatus, tasks.FieldPayload}, func(id string, v []any) error {
+	err = m.scanJobs(ctx, keys.BatchJobs(batchID), tasks.ApplyRecordFields, func(id string, v []any) error {
 		index++
 		st, _ := v[0].(string)
 		if st == string(tasks.StatusQueued) && index < fed {
@@ -246,7 +246,7 @@ func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) 
 		if st != string(tasks.StatusFailed) && !(opts.IncludeCanceled && st == string(tasks.StatusCanceled)) {
 			return nil
 		}
-		if ok, err := m.rerunnable(ctx, id, v[1]); err != nil {
+		if ok, err := m.rerunnable(ctx, id, v); err != nil {
 			return err
 		} else if !ok {
 			sum.Skipped++
@@ -270,10 +270,9 @@ func (m *Manager) Rerun(ctx context.Context, batchID string, opts RerunOptions) 
 
 // rerunnable reports whether a job's image (if any) can still be found; an image
 // sent inline over HTTP gets one more reference for the new run.
-func (m *Manager) rerunnable(ctx context.Context, jobID string, payload any) (bool, error) {
-	s, _ := payload.(string)
-	p, err := tasks.DecodeApplyPayload([]byte(s))
-	if err != nil || p.ImageRef == "" {
+func (m *Manager) rerunnable(ctx context.Context, jobID string, rec []any) (bool, error) {
+	p, _, err := tasks.ApplyPayloadFromRecord(jobID, rec)
+	if err != nil || p == nil || p.ImageRef == "" {
 		return err == nil, nil
 	}
 	img, err := m.images.Get(ctx, p.ImageRef)

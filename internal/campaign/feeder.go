@@ -425,7 +425,7 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 	srcs := make([]*redis.StringCmd, len(ids))
 	fedAlready := make([]*redis.BoolCmd, len(ids))
 	for i, id := range ids {
-		recs[i] = pipe.HMGet(ctx, keys.Result(id), tasks.FieldStatus, tasks.FieldPayload)
+		recs[i] = pipe.HMGet(ctx, keys.Result(id), tasks.ApplyRecordFields...)
 		srcs[i] = pipe.HGet(ctx, keys.BatchImages(batchID), id)
 		fedAlready[i] = pipe.HExists(ctx, keys.FeedInflight, id)
 	}
@@ -441,14 +441,12 @@ func (f *Feeder) feedList(ctx context.Context, batchID, list, field string, cur,
 		}
 	}()
 	for i, id := range ids {
-		v := recs[i].Val()
-		st, _ := v[0].(string)
-		payload, _ := v[1].(string)
-		if tasks.Status(st) != tasks.StatusQueued || payload == "" || fedAlready[i].Val() {
-			advanced++ // final, running, gone, or fed from the other list: nothing to feed
+		p, st, perr := tasks.ApplyPayloadFromRecord(id, recs[i].Val())
+		if st != tasks.StatusQueued || perr != nil || fedAlready[i].Val() {
+			advanced++ // final, running, gone, unreadable, or fed from the other list: nothing to feed
 			continue
 		}
-		size, err := f.feedOne(ctx, batchID, id, []byte(payload), srcs[i].Val(), in)
+		size, err := f.feedOne(ctx, batchID, p, srcs[i].Val(), in)
 		if errors.Is(err, errBudget) {
 			return fed, false, nil
 		}
@@ -471,7 +469,8 @@ var errBudget = errors.New("campaign: image budget spent")
 // feedOne loads a job's image if it is still in a file, and enqueues the job through
 // the producer. It returns the image size, or -1 when the job could not be fed and
 // was failed instead.
-func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []byte, src string, in *inflight) (size int64, err error) {
+func (f *Feeder) feedOne(ctx context.Context, batchID string, p *tasks.ApplyPayload, src string, in *inflight) (size int64, err error) {
+	jobID := p.JobID
 	var img, ref string
 	if src != "" {
 		var lerr error
@@ -489,7 +488,7 @@ func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []b
 			return 0, errBudget
 		}
 		ref = images.Ref(img)
-	} else if p, err := tasks.DecodeApplyPayload(payload); err == nil {
+	} else {
 		ref = p.ImageRef
 	}
 	refField := ref
@@ -500,7 +499,7 @@ func (f *Feeder) feedOne(ctx context.Context, batchID, jobID string, payload []b
 	if err := f.rdb.HSet(ctx, keys.FeedInflight, jobID, fmt.Sprintf("%d %s %s", size, batchID, refField)).Err(); err != nil {
 		return 0, fmt.Errorf("campaign: feeder: %w", err)
 	}
-	if err := f.producer.Feed(ctx, jobID, payload, img); err != nil {
+	if err := f.producer.Feed(ctx, p, img); err != nil {
 		return 0, fmt.Errorf("campaign: feeder: %w", err)
 	}
 	return size, nil

@@ -176,7 +176,11 @@ func TestImportCSV(t *testing.T) {
 			rec[tasks.FieldExtra] != "extra, 0" || rec[tasks.FieldPriority] != "batch" || rec[tasks.FieldRegion] != "ap-jakarta" {
 			t.Fatalf("record = %v", rec)
 		}
-		p, err := tasks.DecodeApplyPayload([]byte(rec[tasks.FieldPayload]))
+		if _, ok := rec[tasks.FieldPayload]; ok {
+			t.Fatalf("record %v keeps a second copy of the input", rec)
+		}
+		vals := b.rdb.HMGet(ctx, keys.Result(id), tasks.ApplyRecordFields...).Val()
+		p, _, err := tasks.ApplyPayloadFromRecord(id, vals)
 		if err != nil || p.BatchID != sum.BatchId || p.Input.Config == nil || *p.Input.Config.CheckMode != 1 {
 			t.Fatalf("payload = %+v, %v", p, err)
 		}

@@ -44,13 +44,12 @@ func TestVerificationRoutes(t *testing.T) {
 		if !j.FetchResult {
 			t.Fatalf("job %+v", j)
 		}
-		payload, err := b.results.Payload(ctx, j.JobId)
+		p, _, err := b.results.ApplyInput(ctx, j.JobId)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, _ := tasks.DecodeApplyPayload(payload)
 		if !p.FetchResult || *p.Input.RedirectURL != returnBase+"/v1/return/"+j.JobId {
-			t.Fatalf("payload %s", payload)
+			t.Fatalf("input %+v", p)
 		}
 	})
 

@@ -67,8 +67,9 @@ type NewRecord struct {
 	BatchID     string
 	RowKey      string
 	CallbackURL string
-	// Payload is the encoded task payload, kept for re-runs.
-	Payload []byte
+	// Input are more field/value pairs: the job's input (tasks.ApplyPayload.InputFields),
+	// kept once, here, for every run of the job.
+	Input []any
 	// Status is the initial state. Defaults to tasks.StatusQueued.
 	Status    tasks.Status
 	CreatedAt time.Time
@@ -84,17 +85,22 @@ func (s *Store) CreateCmd(ctx context.Context, pipe redis.Pipeliner, rec NewReco
 		rec.CreatedAt = s.now()
 	}
 	ts := tasks.FormatTime(rec.CreatedAt)
+	// The JobId is the key's own. Every value is kept short: one longer than Redis's
+	// hash-max-listpack-value (64 bytes) turns the whole record from a listpack into a
+	// hashtable, about 3x the memory (producer's TestRedisMemoryPerPendingJob keeps the
+	// budget of a pending job). A new field: add it here or in NewRecord.Input.
 	fields := []any{
-		tasks.FieldJobId, rec.JobID,
 		tasks.FieldStatus, string(rec.Status),
 		tasks.FieldAttempts, 0,
-		tasks.FieldCreatedAt, ts,
+		tasks.FieldCreatedAt, tasks.CreatedAtValue(rec.CreatedAt),
 		tasks.FieldUpdatedAt, ts,
-		tasks.FieldPriority, string(rec.Priority),
 		tasks.FieldRegion, rec.Region,
 		tasks.FieldExtra, rec.Extra,
-		tasks.FieldPayload, rec.Payload,
 	}
+	if rec.Priority != "" && rec.Priority != tasks.PriorityInteractive { // none: interactive
+		fields = append(fields, tasks.FieldPriority, string(rec.Priority))
+	}
+	fields = append(fields, rec.Input...)
 	if rec.BatchID != "" {
 		fields = append(fields, tasks.FieldBatchId, rec.BatchID)
 	}
@@ -137,16 +143,21 @@ func (s *Store) Get(ctx context.Context, jobID string) (*tasks.Job, error) {
 	return tasks.JobFromRecord(jobID, rec)
 }
 
-// Payload returns the stored task payload of job jobID, for re-runs.
-func (s *Store) Payload(ctx context.Context, jobID string) ([]byte, error) {
-	b, err := s.rdb.HGet(ctx, keys.Result(jobID), tasks.FieldPayload).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
+// ApplyInput returns job jobID as its worker runs it, read from its record (its task
+// carries the ids only), and its state; ErrNotFound when the record is gone.
+func (s *Store) ApplyInput(ctx context.Context, jobID string) (*tasks.ApplyPayload, tasks.Status, error) {
+	vals, err := s.rdb.HMGet(ctx, keys.Result(jobID), tasks.ApplyRecordFields...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("results: payload of %s: %w", jobID, err)
+		return nil, "", fmt.Errorf("results: input of %s: %w", jobID, err)
 	}
-	return b, nil
+	p, st, err := tasks.ApplyPayloadFromRecord(jobID, vals)
+	if err != nil {
+		return nil, "", fmt.Errorf("results: input of %s: %w", jobID, err)
+	}
+	if st == "" {
+		return nil, "", ErrNotFound
+	}
+	return p, st, nil
 }
 
 // Status returns job jobID's state, or ErrNotFound.
