@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/faceidq/faceidq/tasks"
 )
 
 // Keys of the test files: no error or output may show them.
@@ -143,5 +145,43 @@ func TestLoadNodeConfigCredentials(t *testing.T) {
 	}
 	if len(c.sets) != 2 || c.upstream != nil || c.sets[1].Endpoint != "http://127.0.0.1:9000" || c.concurrency != 64 {
 		t.Fatalf("sets %d, upstream %v, endpoint %q, concurrency %d", len(c.sets), c.upstream, c.sets[1].Endpoint, c.concurrency)
+	}
+}
+
+// TestServeWithCredentials: `simulate` and `serve` read one FACEIDQ_CREDENTIALS file;
+// each job names the (masked) account that minted it, and no log line or answer
+// shows a SecretKey.
+func TestServeWithCredentials(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "creds.json", `[{"SecretId":"AKIDcredTestAlpha0001","SecretKey":"`+keyA+`"},
+		{"SecretId":"AKIDcredTestBravo0002","SecretKey":"`+keyB+`","Regions":["ap-singapore"]}]`, 0o600)
+	sim := start(t, map[string]string{"FACEIDQ_LISTEN": "127.0.0.1:0", "FACEIDQ_CREDENTIALS": path}, "simulate")
+	endpoint := "http://" + sim.addr("simulator")
+	p := start(t, map[string]string{"FACEIDQ_CREDENTIALS": path, "FACEIDQ_ENDPOINT": endpoint, "FACEIDQ_LOG_LEVEL": "debug"},
+		"serve", "--listen", "127.0.0.1:0")
+	c := &client{t: t, base: "http://" + p.addr("api")}
+	var out strings.Builder
+	seen := map[string]bool{}
+	for range 6 {
+		r := c.do("POST", "/v1/tokens", okBody, "Prefer", "wait=10")
+		j := r.job(t)
+		if j.Status != tasks.StatusSucceeded {
+			t.Fatalf("POST = %d %s", r.status, r.body)
+		}
+		g := c.do("GET", "/v1/tokens/"+j.JobId, "")
+		if a := g.job(t).Account; a != "AKID…0001" && a != "AKID…0002" {
+			t.Fatalf("Account %q, want a masked SecretId of the file", a)
+		}
+		seen[j.Account] = true
+		out.Write(r.body)
+		out.Write(g.body)
+	}
+	t.Logf("accounts used: %v", seen)
+	st := (&client{t: t, base: endpoint}).do("GET", "/_sim/stats", "")
+	for _, s := range []string{out.String(), p.stderr.String(), sim.stderr.String(), string(st.body)} {
+		for _, k := range []string{keyA, keyB} {
+			if strings.Contains(s, k) {
+				t.Fatalf("a SecretKey shows in %.200s…", s)
+			}
+		}
 	}
 }
