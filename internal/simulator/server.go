@@ -150,10 +150,12 @@ func New(cfg Config) (*Server, error) {
 // drawn when it was 0. A new simulator with this seed repeats the run.
 func (s *Server) Seed() uint64 { return s.cfg.Seed }
 
-// Credential returns the SecretId and SecretKey the simulator accepts.
+// Credential returns the SecretId and SecretKey the simulator accepts (besides
+// Config.Credentials).
 func (s *Server) Credential() (secretID, secretKey string) { return s.cfg.SecretID, s.cfg.SecretKey }
 
-// Rate returns the number of requests admitted in any sliding second, 0 for no limit.
+// Rate returns the number of requests admitted in any sliding second, 0 for no limit,
+// per action, SecretId and Host (one for all with Config.SharedLimit).
 //
 // A window is a half-open interval of one second, (t−1s, t]. A request arriving at t
 // is admitted when fewer than Rate requests were admitted in (t−1s, t]; a request
