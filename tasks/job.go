@@ -26,7 +26,9 @@ type Job struct {
 	RowKey          string     `json:"RowKey,omitempty"`
 	Priority        Priority   `json:"Priority,omitempty"`
 	Region          string     `json:"Region,omitempty"`
-	Webhook         *Webhook   `json:"Webhook,omitempty"`
+	// Account is the SecretId that minted BizToken, its middle masked (AKID…3f9a).
+	Account string   `json:"Account,omitempty"`
+	Webhook *Webhook `json:"Webhook,omitempty"`
 	// FetchResult: faceidq fetches the person's verification result.
 	FetchResult bool `json:"FetchResult,omitempty"`
 	// Verification is the person's result, absent until a fetch was asked for.
@@ -75,6 +77,11 @@ const (
 	FieldWebhookAttempts  = "WebhookAttempts"
 	FieldWebhookLastError = "WebhookLastError"
 	FieldWebhookLastAt    = "WebhookLastAt"
+	// FieldAccount is the masked SecretId that minted the BizToken (Job.Account);
+	// FieldAccountKey the key of its credential set (a digest of the SecretId), by
+	// which the worker fetches the result with the same set.
+	FieldAccount    = "Account"
+	FieldAccountKey = "AccountKey"
 )
 
 // FormatTime renders t as a record time.
@@ -118,6 +125,7 @@ func JobFromRecord(jobID string, rec map[string]string) (*Job, error) {
 		RowKey:          rec[FieldRowKey],
 		Priority:        Priority(rec[FieldPriority]),
 		Region:          rec[FieldRegion],
+		Account:         rec[FieldAccount],
 	}
 	if j.Priority == "" {
 		j.Priority = PriorityInteractive // not written for the default lane

@@ -48,11 +48,15 @@ type action[P, R any] interface {
 	// alongside call. results.ErrFinal: the job's outcome is already written;
 	// results.ErrNotFound: the job is gone.
 	begin(ctx context.Context, p P) (int, error)
-	// call makes the upstream call.
-	call(ctx context.Context, p P) (R, error)
+	// route is what chooses the job's credential set (budget.go); it is read after
+	// validate.
+	route(p P) route
+	// call makes the upstream call with the credential set b.
+	call(ctx context.Context, p P, b *budget) (R, error)
 
-	// succeed records the answer as the job's outcome and runs its follow-ups.
-	succeed(ctx context.Context, p P, r R, log zerolog.Logger) error
+	// succeed records the answer of b's upstream as the job's outcome and runs its
+	// follow-ups.
+	succeed(ctx context.Context, p P, b *budget, r R, log zerolog.Logger) error
 	// fail records a final failure and runs its follow-ups; its error ends the task.
 	fail(ctx context.Context, p P, log zerolog.Logger, code, message string) error
 	// retrying records that the job waits for another attempt after code.
@@ -78,15 +82,17 @@ func actionsOf(w *Worker) error {
 	return register(w, getAction{w})
 }
 
-// register gives action a its budget (Config.Limiters) and routes its task type to
-// the pipeline, on the servers of its queues (servers.go).
+// register gives action a its budget in every credential set (Budget.Limiters) and
+// routes its task type to the pipeline, on the servers of its queues (servers.go).
 func register[P, R any](w *Worker, a action[P, R]) error {
-	lim, err := w.cfg.limiter(a.name())
-	if err != nil {
-		return fmt.Errorf("worker: limiter of %s: %w", a.name(), err)
+	for i, b := range w.budgets {
+		lim, err := b.Limiters(a.name())
+		if err != nil {
+			return fmt.Errorf("worker: limiter of %s (credential set %d): %w", a.name(), i, err)
+		}
+		b.limiters[a.name()] = lim
 	}
-	w.limiters[a.name()] = lim
-	h := &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name())}
+	h := &handler[P, R]{w: w, a: a, m: w.cfg.Metrics.Action(a.name())}
 	for _, s := range w.serversFor(a.taskType(), a.name()) {
 		s.mux.Handle(a.taskType(), h)
 	}
@@ -95,10 +101,9 @@ func register[P, R any](w *Worker, a action[P, R]) error {
 
 // handler runs the tasks of one action through the pipeline.
 type handler[P, R any] struct {
-	w   *Worker
-	a   action[P, R]
-	lim Limiter
-	m   *metrics.Action // the action's upstream and limiter metrics
+	w *Worker
+	a action[P, R]
+	m *metrics.Action // the action's upstream and limiter metrics
 }
 
 var _ asynq.Handler = (*handler[int, int])(nil)

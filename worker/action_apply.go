@@ -81,13 +81,18 @@ func (a applyAction) begin(ctx context.Context, p *tasks.ApplyPayload) (int, err
 	return a.w.results.MarkRunning(ctx, p.JobID)
 }
 
-func (a applyAction) call(ctx context.Context, p *tasks.ApplyPayload) (*faceid.ApplyWebVerificationBizTokenIntlResponseParams, error) {
-	return a.w.cfg.Upstream.Apply(ctx, p.Region, &p.Input)
+// route: any credential set serving the job's region.
+func (applyAction) route(p *tasks.ApplyPayload) route { return route{region: p.Region} }
+
+func (a applyAction) call(ctx context.Context, p *tasks.ApplyPayload, b *budget) (*faceid.ApplyWebVerificationBizTokenIntlResponseParams, error) {
+	return b.Upstream.Apply(ctx, p.Region, &p.Input)
 }
 
-// succeed records the BizToken and runs the follow-ups.
-func (a applyAction) succeed(ctx context.Context, p *tasks.ApplyPayload, resp *faceid.ApplyWebVerificationBizTokenIntlResponseParams, log zerolog.Logger) error {
-	f := results.Final{Status: tasks.StatusSucceeded, ExpiresAt: a.w.cfg.Now().Add(a.w.cfg.TokenValidity)}
+// succeed records the BizToken, and the account of b that minted it (its result is
+// fetched with that account), and runs the follow-ups.
+func (a applyAction) succeed(ctx context.Context, p *tasks.ApplyPayload, b *budget, resp *faceid.ApplyWebVerificationBizTokenIntlResponseParams, log zerolog.Logger) error {
+	f := results.Final{Status: tasks.StatusSucceeded, ExpiresAt: a.w.cfg.Now().Add(a.w.cfg.TokenValidity),
+		Account: b.Account, AccountMasked: b.Masked}
 	if resp != nil {
 		f.BizToken = deref(resp.BizToken)
 		f.VerificationURL = deref(resp.VerificationURL)

@@ -29,6 +29,7 @@ type getAction struct{ w *Worker }
 type getTask struct {
 	*tasks.GetPayload
 	token, region string
+	account       string // the account that minted the token (Budget.Account)
 	mintedAt      time.Time
 	status        tasks.VerificationStatus
 }
@@ -50,7 +51,7 @@ func (getAction) decode(_ string, b []byte) (*getTask, job, error) {
 // dropped, and a verification already final is fetched again only when asked now.
 func (a getAction) validate(ctx context.Context, t *getTask, log zerolog.Logger) (bool, error) {
 	f, err := a.w.results.Fields(ctx, t.JobID, tasks.FieldStatus, tasks.FieldBizToken, tasks.FieldRegion,
-		tasks.FieldFinishedAt, tasks.FieldVerificationStatus)
+		tasks.FieldFinishedAt, tasks.FieldVerificationStatus, tasks.FieldAccountKey)
 	switch {
 	case errors.Is(err, results.ErrNotFound):
 		log.Warn().Msg("job record is gone; dropping its fetch")
@@ -61,7 +62,7 @@ func (a getAction) validate(ctx context.Context, t *getTask, log zerolog.Logger)
 		log.Warn().Str("status", f[0]).Msg("job has no BizToken; dropping its fetch")
 		return false, nil
 	}
-	t.token, t.region, t.status = f[1], f[2], tasks.VerificationStatus(f[4])
+	t.token, t.region, t.status, t.account = f[1], f[2], tasks.VerificationStatus(f[4]), f[5]
 	if ts, err := time.Parse(time.RFC3339Nano, f[3]); err == nil {
 		t.mintedAt = ts
 	}
@@ -77,14 +78,18 @@ func (a getAction) begin(ctx context.Context, t *getTask) (int, error) {
 	return a.w.results.BeginFetch(ctx, t.JobID)
 }
 
-func (a getAction) call(ctx context.Context, t *getTask) (*faceid.GetWebVerificationResultIntlResponseParams, error) {
-	return a.w.cfg.Upstream.Get(ctx, t.region, t.token)
+// route: the account that minted the token (any set for a record without one,
+// minted before accounts were recorded).
+func (getAction) route(t *getTask) route { return route{region: t.region, account: t.account} }
+
+func (a getAction) call(ctx context.Context, t *getTask, b *budget) (*faceid.GetWebVerificationResultIntlResponseParams, error) {
+	return b.Upstream.Get(ctx, t.region, t.token)
 }
 
 // sweepAt is when an unfinished verification stops being pending.
 func (a getAction) sweepAt(t *getTask) time.Time { return t.mintedAt.Add(a.w.cfg.VerifySweep) }
 
-func (a getAction) succeed(ctx context.Context, t *getTask, r *faceid.GetWebVerificationResultIntlResponseParams, log zerolog.Logger) error {
+func (a getAction) succeed(ctx context.Context, t *getTask, _ *budget, r *faceid.GetWebVerificationResultIntlResponseParams, log zerolog.Logger) error {
 	now := a.w.cfg.Now()
 	v := results.Verified{RequestID: deref(r.RequestId), ErrorMsg: deref(r.ErrorMsg), ErrorCode: r.ErrorCode, Similarity: r.Similarity()}
 	switch {

@@ -174,7 +174,7 @@ func TestGetKeepOCR(t *testing.T) {
 		name := `{"Name":"CHAN TAI MAN"}`
 		r := &faceid.GetWebVerificationResultIntlResponseParams{ErrorCode: code(0), OCRResult: []*faceid.OCRResult{{CardInfo: &name}}}
 		task := &getTask{GetPayload: &tasks.GetPayload{JobID: id, Trigger: tasks.TriggerNow}, mintedAt: time.Now()}
-		if err := (getAction{w}).succeed(ctx, task, r, zerolog.Nop()); err != nil {
+		if err := (getAction{w}).succeed(ctx, task, nil, r, zerolog.Nop()); err != nil {
 			t.Fatal(err)
 		}
 		j, err := w.results.Get(ctx, id)

@@ -54,7 +54,8 @@ func (*echoAction) decode(_ string, b []byte) (string, job, error) {
 func (*echoAction) validate(context.Context, string, zerolog.Logger) (bool, error) { return true, nil }
 func (*echoAction) inputs(context.Context, string, zerolog.Logger) error           { return nil }
 func (*echoAction) begin(context.Context, string) (int, error)                     { return 1, nil }
-func (a *echoAction) call(context.Context, string) (string, error) {
+func (*echoAction) route(string) route                                             { return route{} }
+func (a *echoAction) call(context.Context, string, *budget) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls++
@@ -65,7 +66,7 @@ func (a *echoAction) call(context.Context, string) (string, error) {
 	}
 	return "ok", nil
 }
-func (a *echoAction) succeed(_ context.Context, id, r string, _ zerolog.Logger) error {
+func (a *echoAction) succeed(_ context.Context, id string, _ *budget, r string, _ zerolog.Logger) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.outcome[id] = r

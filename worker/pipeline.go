@@ -40,7 +40,13 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 
-	res, err := w.waitSlot(ctx, h.lim, h.m, j.lane)
+	// The credential set (budget.go): the soonest slot among those serving the job.
+	b, err := w.pick(ctx, a.name(), a.route(p))
+	if nb := (*noBudgetError)(nil); errors.As(err, &nb) {
+		return a.fail(ctx, p, log, CodeNoBudget, nb.reason)
+	}
+	lim := b.limiters[a.name()]
+	res, err := w.waitSlot(ctx, lim, h.m, j.lane)
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}()
 	callCtx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
 	start := time.Now()
-	resp, err := a.call(callCtx, p)
+	resp, err := a.call(callCtx, p, b)
 	done := time.Now()
 	cancel()
 
@@ -83,23 +89,23 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 
 	if err == nil {
-		h.lim.Observe(res, done)
+		lim.Observe(res, done)
 		h.m.ObserveUpstream("OK", "ok", done.Sub(start))
 		w.upstreamUp(ctx)
-		return a.succeed(ctx, p, resp, log)
+		return a.succeed(ctx, p, b, resp, log)
 	}
 	code, message, requestID := describe(err)
 	class := faceid.Classify(err)
 	var apiErr *faceid.APIError
 	if errors.As(err, &apiErr) && apiErr.RequestID != "" {
-		h.lim.Observe(res, done) // the upstream answered: its timing counts
+		lim.Observe(res, done) // the upstream answered: its timing counts
 	}
 	h.m.ObserveUpstream(code, className(class), done.Sub(start))
 	log = log.With().Str("code", code).Str("request_id", requestID).Logger()
 
 	switch class {
 	case faceid.RateLimited:
-		if err := h.lim.Penalize(ctx, res); err != nil {
+		if err := lim.Penalize(ctx, res); err != nil {
 			log.Warn().Err(err).Msg("could not slow the limiter down")
 		}
 		h.m.ObservePenalty()

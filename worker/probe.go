@@ -38,7 +38,8 @@ func (w *Worker) probe(ctx context.Context, reason string) {
 	if err != nil || !ok {
 		return
 	}
-	lim := w.limiters[faceid.Action]
+	b := w.budgets[0]
+	lim := b.limiters[faceid.Action]
 	res, err := lim.WaitBefore(ctx, ratelimit.Interactive, time.Time{})
 	if err != nil {
 		return
@@ -46,7 +47,7 @@ func (w *Worker) probe(ctx context.Context, reason string) {
 	callCtx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
 	defer cancel()
 	redirect := w.cfg.ProbeRedirectURL
-	_, err = w.cfg.Upstream.Apply(callCtx, w.cfg.DefaultRegion, &faceid.ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: &redirect})
+	_, err = b.Upstream.Apply(callCtx, w.cfg.DefaultRegion, &faceid.ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: &redirect})
 	lim.Observe(res, time.Now())
 	if err != nil && faceid.Classify(err) == faceid.Account {
 		code, _, _ := describe(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -59,11 +60,15 @@ type Webhooks interface {
 type Config struct {
 	// Redis is the shared Redis. Required.
 	Redis redis.UniversalClient
-	// Upstream calls the API. Required.
+	// Upstream calls the API. Required unless Budgets is set.
 	Upstream Upstream
 	// Limiters gives each action its budget; New calls it once per action the worker
-	// runs. Required unless Limiter is set.
+	// runs. Required unless Limiter or Budgets is set.
 	Limiters LimiterFunc
+	// Budgets, when set, are several credential sets used as one pool (see Budget);
+	// Upstream, Limiters and Limiter are then unused. Defaults to the one set of
+	// Upstream and Limiters.
+	Budgets []Budget
 	// Limiter, when Limiters is nil, paces every action with this one limiter (a
 	// worker that runs one action, or tests).
 	Limiter Limiter
@@ -180,10 +185,16 @@ func (c Config) validate() error {
 	switch {
 	case c.Redis == nil:
 		return errors.New("worker: Config.Redis is required")
+	case len(c.Budgets) > 0:
+		if err := validateBudgets(c.Budgets); err != nil {
+			return err
+		}
 	case c.Upstream == nil:
 		return errors.New("worker: Config.Upstream is required")
 	case c.Limiters == nil && c.Limiter == nil:
 		return errors.New("worker: Config.Limiters (or Limiter) is required")
+	}
+	switch {
 	case c.Concurrency < 0, c.VerifyConcurrency < 0, c.WebhookConcurrency < 0, c.MaxRetries < 0:
 		return errors.New("worker: Config.Concurrency, VerifyConcurrency, WebhookConcurrency and MaxRetries must not be negative")
 	}
@@ -232,7 +243,8 @@ type Worker struct {
 	servers  []*laneServer // one per action queue (lane), in registration order
 	webhooks *asynq.Server
 	alog     asynqLogger
-	limiters map[string]Limiter // by upstream action
+	budgets  []*budget // the credential sets (budget.go); one unless Config.Budgets
+	rotor    atomic.Uint64
 
 	stopCtx  context.Context // done when shutdown begins: no new upstream call starts
 	stop     context.CancelFunc
@@ -249,15 +261,15 @@ func New(cfg Config) (*Worker, error) {
 	}
 	sw := pipeline.New(cfg.Redis)
 	w := &Worker{
-		cfg:      cfg,
-		log:      *cfg.Logger,
-		results:  results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
-		images:   images.New(cfg.Redis, images.Config{}),
-		switch_:  sw,
-		watcher:  pipeline.NewWatcher(sw),
-		client:   asynq.NewClientFromRedisClient(cfg.Redis),
-		alog:     asynqLogger{l: cfg.Logger.With().Str("component", "asynq").Logger()},
-		limiters: map[string]Limiter{},
+		cfg:     cfg,
+		log:     *cfg.Logger,
+		results: results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
+		images:  images.New(cfg.Redis, images.Config{}),
+		switch_: sw,
+		watcher: pipeline.NewWatcher(sw),
+		client:  asynq.NewClientFromRedisClient(cfg.Redis),
+		alog:    asynqLogger{l: cfg.Logger.With().Str("component", "asynq").Logger()},
+		budgets: newBudgets(cfg),
 	}
 	if err := actionsOf(w); err != nil {
 		return nil, err

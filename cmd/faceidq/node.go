@@ -35,6 +35,7 @@ type nodeOpts struct {
 	log                                       *logOpts
 	redisURL                                  *option
 	secretID, secretKey, endpoint, rate       *option // serve, worker
+	credentials                               *option // serve, worker
 	region, tokens, webhookSecret, webhookAll *option
 	resultTTL                                 *option
 	listen, publicURL, ackReplicas            *option // serve, api
@@ -64,6 +65,8 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 		}
 		o.secretID = f.secretOpt("secret-id", "TENCENTCLOUD_SECRET_ID", "Tencent Cloud SecretId ("+fallback+"); prefer the environment over a flag")
 		o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "Tencent Cloud SecretKey; prefer the environment over a flag")
+		o.credentials = f.opt("credentials", "FACEIDQ_CREDENTIALS", "", "path of a JSON file (mode 0600) of several credential sets used as one pool, instead of TENCENTCLOUD_SECRET_ID/KEY: "+
+			`[{"SecretId":"AKID…","SecretKey":"…" or "SecretKeyFile":"/path","Endpoint":"…","Regions":["ap-singapore"]}]; each set is a budget of FACEIDQ_RATE per action (default none)`)
 		o.endpoint = f.opt("endpoint", "FACEIDQ_ENDPOINT", "", "upstream host, or URL with scheme such as http://127.0.0.1:9000 (default "+faceid.DefaultEndpoint+")")
 		o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker").as("number")
 		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
@@ -97,7 +100,8 @@ type nodeConfig struct {
 	embeddedRedisFixed bool   // given explicitly: no fallback to a free port
 	simulatorSeed      uint64 // the embedded simulator's seed; 0: random
 
-	upstream      *faceid.Config // nil: embedded simulator (serve)
+	upstream      *faceid.Config // nil: embedded simulator (serve), or sets
+	sets          []upstreamSet  // FACEIDQ_CREDENTIALS: several credential sets
 	devCreds      bool           // signing with the simulator's development credentials
 	rate          float64
 	region        string
@@ -207,10 +211,26 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 	if c.verifyConc, err = o.verifyConcurrency.positiveInt(); err != nil {
 		return nil, err
 	}
+	concurrencySet := o.concurrency.set()
 	if c.callTimeout, err = o.callTimeout.duration(); err != nil {
 		return nil, err
 	}
 	id, key := o.secretID.value, o.secretKey.value
+	if o.credentials.set() {
+		if id != "" || key != "" {
+			return nil, usagef("%s and TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY are both set: give the credentials one way", o.credentials.name())
+		}
+		if c.sets, err = loadCredentials(o.credentials.value, o.endpoint.value); err != nil {
+			return nil, usagef("%s: %v", o.credentials.env, err)
+		}
+		if !concurrencySet {
+			c.concurrency *= len(c.sets) // each set's calls are in flight at once
+		}
+		if !o.verifyConcurrency.set() {
+			c.verifyConc *= len(c.sets)
+		}
+		return c, nil
+	}
 	switch {
 	case (id == "") != (key == ""):
 		return nil, usagef("TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (--secret-id, --secret-key) must be set together")
@@ -292,7 +312,7 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 	var w *worker.Worker
 	if c.runsWorker() {
 		up := c.upstream
-		if up == nil {
+		if up == nil && len(c.sets) == 0 {
 			addr, seed, stop, err := startEmbeddedSimulator(log, c.simulatorSeed)
 			if err != nil {
 				return err
@@ -305,7 +325,11 @@ func runNode(ctx context.Context, e *env, mode string, args []string) error {
 		} else if c.devCreds {
 			log.Warn().Str("endpoint", up.Endpoint).Msg("TENCENTCLOUD_SECRET_ID is unset: signing with the simulator's development credentials for FACEIDQ_ENDPOINT")
 		}
-		if w, err = newWorker(c, log, rdb, m, *up); err != nil {
+		sets := c.sets
+		if up != nil {
+			sets = []upstreamSet{{Config: *up}}
+		}
+		if w, err = newWorker(c, log, rdb, m, sets); err != nil {
 			return err
 		}
 		if err := w.Start(); err != nil {
@@ -438,23 +462,34 @@ func startEmbeddedSimulator(log zerolog.Logger, seed uint64) (addr string, used 
 	return ln.Addr().String(), sim.Seed(), func() { cancel(); <-done }, nil
 }
 
-func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, up faceid.Config) (*worker.Worker, error) {
-	up.Timeout = c.callTimeout
-	client, err := faceid.New(up)
-	if err != nil {
-		return nil, err
+func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, sets []upstreamSet) (*worker.Worker, error) {
+	budgets := make([]worker.Budget, 0, len(sets))
+	for _, s := range sets {
+		up := s.Config
+		up.Timeout = c.callTimeout
+		client, err := faceid.New(up)
+		if err != nil {
+			return nil, err
+		}
+		budgets = append(budgets, worker.Budget{Account: client.Account(), Masked: ratelimit.MaskAccount(up.SecretID),
+			Regions: s.Regions, Upstream: client,
+			Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: c.rate}, func(err error) {
+				log.Warn().Err(err).Msg("budget not announced to the operator console")
+			})})
 	}
 	wlog := log.With().Str("component", "worker").Logger()
+	if len(budgets) > 1 {
+		for _, b := range budgets {
+			wlog.Info().Str("account", b.Masked).Strs("regions", b.Regions).Msg("credential set in the pool")
+		}
+	}
 	if c.resultTTL < 72*time.Hour {
 		wlog.Warn().Dur("result_ttl", c.resultTTL).Msg("FACEIDQ_RESULT_TTL is shorter than the three days a verification result can be fetched: " +
 			"jobs submitted with FetchResult keep their record for three days after their BizToken anyway")
 	}
 	cfg := worker.Config{
-		Redis: rdb, Upstream: client, Concurrency: c.concurrency, VerifyConcurrency: c.verifyConc, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
+		Redis: rdb, Budgets: budgets, Concurrency: c.concurrency, VerifyConcurrency: c.verifyConc, ResultTTL: c.resultTTL, CallTimeout: c.callTimeout,
 		DefaultRegion: c.region, Logger: &wlog, Metrics: m, VerifySweep: c.verifySweep, VerifyKeepOCR: c.verifyKeepOCR,
-		Limiters: worker.RateLimiters(rdb, client.Account(), client.Endpoint(), ratelimit.Config{Rate: c.rate}, func(err error) {
-			log.Warn().Err(err).Msg("budget not announced to the operator console")
-		}),
 	}
 	if len(c.secrets) > 0 {
 		sender, err := webhook.New(webhook.Config{Secrets: c.secrets, Policy: c.allow, Redis: rdb,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -15,7 +16,7 @@ type simulateOpts struct {
 	log                                  *logOpts
 	listen, secretID, secretKey          *option
 	rate, seed, errRate, latency, jitter *option
-	accountError                         *option
+	accountError, credentials, shared    *option
 }
 
 func simulateFlags() (*flags, *simulateOpts) {
@@ -24,6 +25,8 @@ func simulateFlags() (*flags, *simulateOpts) {
 	o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:9000", "listen address of the simulator")
 	o.secretID = f.secretOpt("secret-id", "TENCENTCLOUD_SECRET_ID", "the only SecretId accepted (default: the development credentials "+simulator.DevSecretID+")")
 	o.secretKey = f.secretOpt("secret-key", "TENCENTCLOUD_SECRET_KEY", "its SecretKey")
+	o.credentials = f.opt("credentials", "FACEIDQ_CREDENTIALS", "", "also accept every credential set of this file (the workers' FACEIDQ_CREDENTIALS), each with its own limit per action and host (default none)")
+	o.shared = f.opt("shared-limit", "", "", "1: every SecretId and host share one limit per action, to test a caller's slowdown when the upstream enforces one (default none: a limit each)")
 	o.rate = f.opt("rate", "", strconv.Itoa(simulator.DefaultRate), "requests admitted in any sliding second (negative: no limit)")
 	o.seed = f.opt("seed", "", "", "seed of every random choice, to repeat a run (default: random, logged at start)")
 	o.errRate = f.opt("internal-error-rate", "", "0", "probability of answering InternalError").as("number")
@@ -67,6 +70,20 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 		return o.jitter.bad("not a duration")
 	}
 	cfg.Faults.AccountError = o.accountError.value
+	cfg.SharedLimit = o.shared.value == "1" || o.shared.value == "true"
+	if o.credentials.set() {
+		sets, err := loadCredentials(o.credentials.value, "")
+		if err != nil {
+			return usagef("%s: %v", o.credentials.name(), err)
+		}
+		seen := map[string]bool{cmp.Or(cfg.SecretID, simulator.DevSecretID): true}
+		for _, s := range sets { // one SecretId at several endpoints is one credential
+			if !seen[s.SecretID] {
+				seen[s.SecretID] = true
+				cfg.Credentials = append(cfg.Credentials, simulator.Credential{SecretID: s.SecretID, SecretKey: s.SecretKey})
+			}
+		}
+	}
 	sim, err := simulator.New(cfg)
 	if err != nil {
 		return usagef("%v", err)

@@ -244,6 +244,11 @@ type Final struct {
 	RequestID       string
 	ErrorCode       string
 	ErrorMessage    string
+	// Account and AccountMasked name the credential set that minted BizToken
+	// (worker.Budget): its key, by which the result is fetched with the same set,
+	// and its masked SecretId, which the job answer shows. Empty: not recorded.
+	Account       string
+	AccountMasked string
 }
 
 // finish makes a record final, sets its TTL and publishes its JobId, atomically.
@@ -333,6 +338,9 @@ func (s *Store) finish(ctx context.Context, jobID string, f Final, notStarted bo
 	}
 	if f.ErrorCode != "" {
 		argv = append(argv, tasks.FieldErrorCode, f.ErrorCode, tasks.FieldErrorMessage, f.ErrorMessage)
+	}
+	if f.Account != "" {
+		argv = append(argv, tasks.FieldAccountKey, f.Account, tasks.FieldAccount, f.AccountMasked)
 	}
 	n, err := finish.Run(ctx, s.rdb, []string{keys.Result(jobID)}, argv...).Int()
 	if err != nil {

@@ -37,7 +37,8 @@ func (s *Server) adminMux() *http.ServeMux {
 //
 //	GET  /_sim/stats   the Stats: requests, admitted, by_code ("OK" for successes),
 //	                   max_in_any_second, max_admitted_in_any_second, rate,
-//	                   refused_connections, in_flight, since, first_at, last_at.
+//	                   refused_connections, in_flight, since, first_at, last_at,
+//	                   by_action, and budgets (per secret_id, host and action).
 //	POST /_sim/reset   zero the stats (not the rate limiter); answers the zeroed stats.
 //	GET  /_sim/faults  the faults in force, plus outage_until while a timed outage lasts.
 //	PUT  /_sim/faults  replace all the faults (absent fields become zero); answers the

@@ -34,11 +34,20 @@ type Config struct {
 	// setting only one of them is an error.
 	SecretID  string
 	SecretKey string
+	// Credentials are more credential sets accepted besides SecretID and SecretKey
+	// (several budgets, FACEIDQ_CREDENTIALS). Defaults to none.
+	Credentials []Credential
 
 	// Rate is how many requests are admitted in any sliding second (see the package
-	// doc for the exact window). Defaults to DefaultRate (20) when 0; a negative Rate
-	// disables the limit (benchmarks, load generators measuring the caller).
+	// doc for the exact window), per action, SecretId and Host (the endpoint a
+	// request was sent to), as Tencent limits per action, endpoint and sub-account.
+	// Defaults to DefaultRate (20) when 0; a negative Rate disables the limit
+	// (benchmarks, load generators measuring the caller).
 	Rate int
+	// SharedLimit makes every SecretId and Host share one limit of Rate per action:
+	// the test of a caller that believes it has several budgets when the upstream
+	// enforces one. Defaults to false.
+	SharedLimit bool
 
 	// Seed seeds every random choice: the InternalError draw, the latency jitter and
 	// the BizToken and RequestId values, so a run with the same seed and the same
@@ -81,6 +90,16 @@ func (c Config) withDefaults() (Config, error) {
 		c.SecretID, c.SecretKey = DevSecretID, DevSecretKey
 	case c.SecretID == "" || c.SecretKey == "":
 		return c, errors.New("simulator: config: SecretID and SecretKey must be set together")
+	}
+	seen := map[string]bool{c.SecretID: true}
+	for i, cr := range c.Credentials {
+		switch {
+		case cr.SecretID == "" || cr.SecretKey == "":
+			return c, fmt.Errorf("simulator: config: Credentials[%d]: SecretID and SecretKey are required", i)
+		case seen[cr.SecretID]:
+			return c, fmt.Errorf("simulator: config: Credentials[%d]: SecretID given twice", i)
+		}
+		seen[cr.SecretID] = true
 	}
 	if c.Rate == 0 {
 		c.Rate = DefaultRate

@@ -73,6 +73,10 @@ type Flow struct {
 	ErrorMsg   string    `json:"ErrorMsg"`
 	Similarity float64   `json:"Similarity"`
 	DoneAt     time.Time `json:"DoneAt,omitzero"`
+	// MintedBy is the SecretId that minted the token; only it can fetch the
+	// result. FetchedBy is the SecretId of the last answered fetch.
+	MintedBy  string `json:"MintedBy"`
+	FetchedBy string `json:"FetchedBy,omitempty"`
 
 	extra string
 }
@@ -104,7 +108,7 @@ type flows struct {
 	rng   *rand.Rand
 
 	last      int64
-	limiter   window
+	limits    budgets
 	received  window
 	admittedW window
 	st        ActionStats
@@ -119,17 +123,17 @@ type ActionStats struct {
 	MaxAdmittedInAnySecond int              `json:"max_admitted_in_any_second"`
 }
 
-func newFlows(seed uint64) *flows {
+func newFlows(seed uint64, shared bool) *flows {
 	return &flows{
 		m: map[string]*Flow{}, rng: rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d)),
-		limiter: newWindow(second), received: newWindow(second), admittedW: newWindow(second),
+		limits: newBudgets(shared), received: newWindow(second), admittedW: newWindow(second),
 		st: ActionStats{ByCode: map[string]int64{}},
 	}
 }
 
 // fl returns the flows, created on first use (New need not know of them).
 func (s *Server) fl() *flows {
-	s.flowsOnce.Do(func() { s.flowsV = newFlows(s.cfg.Seed) })
+	s.flowsOnce.Do(func() { s.flowsV = newFlows(s.cfg.Seed, s.cfg.SharedLimit) })
 	return s.flowsV
 }
 
@@ -160,8 +164,8 @@ func (s *Server) SetPublicURL(u string) {
 	s.fl().publicURL.Store(&p)
 }
 
-// minted records a new BizToken's flow from its Apply body.
-func (s *Server) minted(token string, body []byte) {
+// minted records a new BizToken's flow from its Apply body, minted by secretID.
+func (s *Server) minted(token string, body []byte, secretID string) {
 	at := s.flowNow()
 	var p struct {
 		RedirectURL string
@@ -171,7 +175,7 @@ func (s *Server) minted(token string, body []byte) {
 	f := s.fl()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.m[token] = &Flow{BizToken: token, RedirectURL: p.RedirectURL, MintedAt: at, extra: p.Extra}
+	f.m[token] = &Flow{BizToken: token, RedirectURL: p.RedirectURL, MintedAt: at, MintedBy: secretID, extra: p.Extra}
 	f.order = append(f.order, token)
 	window := cmp.Or(s.cfg.ResultWindow, DefaultResultWindow)
 	for len(f.order) > 0 {
@@ -320,7 +324,8 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, fs *faultState
 	putUUID(&rid, f.rng, false)
 	f.mu.Unlock()
 	code, msg, body := s.checkGet(r, at, fs)
-	if code == "" && !f.admit(at, s.epoch, s.cfg.Rate) {
+	k := budgetOf(r)
+	if code == "" && !f.admit(at, s.epoch, s.cfg.Rate, k) {
 		code, msg = codeRequestLimit, fmt.Sprintf(requestLimitMessageFm, s.cfg.Rate+1, s.cfg.Rate)
 	}
 	var resp map[string]any
@@ -334,7 +339,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, fs *faultState
 		case p.BizToken == nil || *p.BizToken == "":
 			code, msg = codeMissingParameter, "The request is missing a required parameter `BizToken`."
 		default:
-			resp, code, msg = s.getAnswer(*p.BizToken, s.flowNow())
+			resp, code, msg = s.getAnswer(*p.BizToken, k.secretID, s.flowNow())
 		}
 	}
 	if code == "" && fs.InternalErrorRate > 0 {
@@ -402,13 +407,16 @@ func (s *Server) checkGet(r *http.Request, at time.Time, fs *faultState) (code, 
 	return "", "", body
 }
 
-// getAnswer is the Response of a Get for token at at.
-func (s *Server) getAnswer(token string, at time.Time) (map[string]any, string, string) {
+// getAnswer is the Response of a Get for token by secretID at at. A token is
+// known only to the account that minted it.
+func (s *Server) getAnswer(token, secretID string, at time.Time) (map[string]any, string, string) {
 	f := s.fl()
 	f.mu.Lock()
 	fl, ok := f.m[token]
+	ok = ok && fl.MintedBy == secretID
 	var c Flow
 	if ok {
+		fl.FetchedBy = secretID
 		c = *fl
 	}
 	f.mu.Unlock()
@@ -445,8 +453,8 @@ func (s *Server) getAnswer(token string, at time.Time) (map[string]any, string, 
 	}, "", ""
 }
 
-// admit records a Get arrival and decides admission under the Get limit.
-func (f *flows) admit(at, epoch time.Time, rate int) bool {
+// admit records a Get arrival and decides admission under k's Get limit.
+func (f *flows) admit(at, epoch time.Time, rate int, k budgetKey) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t := max(int64(at.Sub(epoch)), f.last)
@@ -455,12 +463,8 @@ func (f *flows) admit(at, epoch time.Time, rate int) bool {
 	f.received.advance(t)
 	f.received.add(t)
 	f.st.MaxInAnySecond = max(f.st.MaxInAnySecond, f.received.total)
-	if rate >= 0 {
-		f.limiter.advance(t)
-		if f.limiter.total >= rate {
-			return false
-		}
-		f.limiter.add(t)
+	if ok, _ := f.limits.admit(k, t, rate); !ok {
+		return false
 	}
 	f.st.Admitted++
 	f.admittedW.advance(t)
@@ -475,8 +479,8 @@ func (f *flows) count(code string) {
 	f.mu.Unlock()
 }
 
-// stats returns a copy of the Get counters.
-func (f *flows) stats() ActionStats {
+// stats returns a copy of the Get counters, and those of its budgets.
+func (f *flows) stats() (ActionStats, []BudgetStats) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.st
@@ -484,13 +488,14 @@ func (f *flows) stats() ActionStats {
 	for k, v := range f.st.ByCode {
 		c.ByCode[k] = v
 	}
-	return c
+	return c, f.limits.appendStats(nil, faceid.ActionGet)
 }
 
 func (f *flows) reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.st = ActionStats{ByCode: map[string]int64{}}
+	f.limits.resetStats()
 	f.received.clear()
 	f.admittedW.clear()
 }

@@ -99,7 +99,7 @@ func TestFlow(t *testing.T) {
 			t.Fatalf("complete: %v %v", resp, err)
 		}
 		resp.Body.Close()
-		ans, _, _ := s.getAnswer(*r.BizToken, clock.Now())
+		ans, _, _ := s.getAnswer(*r.BizToken, DevSecretID, clock.Now())
 		raw, _ := json.Marshal(ans)
 		if !bytes.Contains(raw, []byte(MediaPattern)) {
 			t.Fatal("the simulator's answer carries no fake media")

@@ -90,7 +90,7 @@ type Server struct {
 
 	mu        sync.Mutex // guards everything below
 	last      int64      // latest offset recorded: windows need non-decreasing times
-	limiter   window     // admitted arrivals: the rate limit
+	limits    budgets    // the rate limit of each SecretId and Host, and their counters
 	received  window     // every arrival, for stats
 	admittedW window     // admitted arrivals since the last stats reset
 	st        counters
@@ -120,18 +120,26 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		epoch:     now,
 		changed:   make(chan struct{}),
-		limiter:   newWindow(second),
+		limits:    newBudgets(cfg.SharedLimit),
 		received:  newWindow(second),
 		admittedW: newWindow(second),
 		st:        counters{byCode: map[string]int64{}, since: now},
 		faultRNG:  rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
 		idRNG:     rand.New(rand.NewPCG(cfg.Seed, 0xd1b54a32d192ed03)),
 	}
-	s.lookup = func(id string) (string, bool) {
-		if id == cfg.SecretID {
-			return cfg.SecretKey, true
+	if len(cfg.Credentials) == 0 {
+		s.lookup = func(id string) (string, bool) {
+			if id == cfg.SecretID {
+				return cfg.SecretKey, true
+			}
+			return "", false
 		}
-		return "", false
+	} else {
+		creds := map[string]string{cfg.SecretID: cfg.SecretKey}
+		for _, c := range cfg.Credentials {
+			creds[c.SecretID] = c.SecretKey
+		}
+		s.lookup = func(id string) (string, bool) { k, ok := creds[id]; return k, ok }
 	}
 	s.faults.Store(newFaultState(cfg.Faults, now))
 	s.admin = s.adminMux()
@@ -142,10 +150,12 @@ func New(cfg Config) (*Server, error) {
 // drawn when it was 0. A new simulator with this seed repeats the run.
 func (s *Server) Seed() uint64 { return s.cfg.Seed }
 
-// Credential returns the SecretId and SecretKey the simulator accepts.
+// Credential returns the SecretId and SecretKey the simulator accepts (besides
+// Config.Credentials).
 func (s *Server) Credential() (secretID, secretKey string) { return s.cfg.SecretID, s.cfg.SecretKey }
 
-// Rate returns the number of requests admitted in any sliding second, 0 for no limit.
+// Rate returns the number of requests admitted in any sliding second, 0 for no limit,
+// per action, SecretId and Host (one for all with Config.SharedLimit).
 //
 // A window is a half-open interval of one second, (t−1s, t]. A request arriving at t
 // is admitted when fewer than Rate requests were admitted in (t−1s, t]; a request
@@ -267,7 +277,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		abort(w)
 		return
 	case OutageHTML502:
-		d := s.arrive(at, f, false, false)
+		d := s.arrive(at, f, budgetKey{}, false, false)
 		if !wait(r.Context(), d.delay) {
 			s.count(CodeCanceled)
 			abort(w)
@@ -293,7 +303,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	code, msg := s.precheck(r, at, f, buf)
-	d := s.arrive(at, f, code == "", true)
+	d := s.arrive(at, f, budgetOf(r), code == "", true)
 	if code == CodeCanceled {
 		s.count(CodeCanceled)
 		abort(w)
@@ -325,7 +335,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b = append(b, d.requestID[:]...)
 		b = append(b, `"}}`...)
 		code = CodeOK
-		s.minted(string(d.bizToken[:]), buf.Bytes())
+		s.minted(string(d.bizToken[:]), buf.Bytes(), secretIDOf(r.Header.Get("Authorization")))
 	} else {
 		b = append(b, `{"Response":{"Error":{"Code":`...)
 		b = appendJSONString(b, code)
@@ -444,9 +454,10 @@ type draws struct {
 	bizToken      [36]byte
 }
 
-// arrive records an arrival at at and, under the same lock, decides admission (when
-// tryAdmit) and draws the random values, so that the order of arrivals fixes them.
-func (s *Server) arrive(at time.Time, f *faultState, tryAdmit, ids bool) draws {
+// arrive records an arrival at at and, under the same lock, decides admission under
+// k's limit (when tryAdmit) and draws the random values, so that the order of
+// arrivals fixes them.
+func (s *Server) arrive(at time.Time, f *faultState, k budgetKey, tryAdmit, ids bool) draws {
 	var d draws
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -466,17 +477,7 @@ func (s *Server) arrive(at time.Time, f *faultState, tryAdmit, ids bool) draws {
 	s.st.maxReceived = max(s.st.maxReceived, s.received.total)
 
 	if tryAdmit {
-		if s.cfg.Rate < 0 {
-			d.admitted = true
-		} else {
-			s.limiter.advance(t)
-			if s.limiter.total < s.cfg.Rate {
-				s.limiter.add(t)
-				d.admitted = true
-			} else {
-				d.inWindow = s.limiter.total
-			}
-		}
+		d.admitted, d.inWindow = s.limits.admit(k, t, s.cfg.Rate)
 		if d.admitted {
 			s.st.admitted++
 			s.admittedW.advance(t)

@@ -370,7 +370,7 @@ func TestJitterDraws(t *testing.T) {
 			f := &faultState{Faults: Faults{Latency: tt.latency, Jitter: tt.jitter}}
 			lo, hi := time.Duration(1<<62), time.Duration(-1)
 			for range 2000 {
-				d := h.s.arrive(h.clock.Now(), f, false, false).delay
+				d := h.s.arrive(h.clock.Now(), f, budgetKey{}, false, false).delay
 				if d < tt.lo || d > tt.hi {
 					t.Fatalf("delay %v outside [%v, %v]", d, tt.lo, tt.hi)
 				}

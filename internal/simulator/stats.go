@@ -37,6 +37,9 @@ type Stats struct {
 	// fields above) and GetWebVerificationResultIntl (which the fields above do not
 	// count), each under its own limit of Rate.
 	ByAction map[string]ActionStats `json:"by_action"`
+	// Budgets breaks the admitted requests down by SecretId, Host and action, the
+	// keys of the limit (all sharing one with Config.SharedLimit).
+	Budgets []BudgetStats `json:"budgets"`
 	// FirstAt and LastAt are the arrival times of the first and last request counted.
 	FirstAt time.Time `json:"first_at,omitzero"`
 	LastAt  time.Time `json:"last_at,omitzero"`
@@ -44,10 +47,13 @@ type Stats struct {
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
-	get := s.fl().stats()
+	get, bs := s.fl().stats()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	bs = s.limits.appendStats(bs, faceid.Action)
+	sortBudgetStats(bs)
 	return Stats{
+		Budgets: bs,
 		ByAction: map[string]ActionStats{
 			faceid.Action: {Requests: s.st.requests, Admitted: s.st.admitted, ByCode: maps.Clone(s.st.byCode),
 				MaxInAnySecond: s.st.maxReceived, MaxAdmittedInAnySecond: s.st.maxAdmitted},
@@ -77,4 +83,5 @@ func (s *Server) ResetStats() {
 	s.st = counters{byCode: map[string]int64{}, since: now}
 	s.received.clear()
 	s.admittedW.clear()
+	s.limits.resetStats()
 }
