@@ -29,11 +29,15 @@ func (w *Worker) serversFor(typ, action string) []*laneServer {
 	for _, q := range tasks.ActionQueues(typ) {
 		i := slices.IndexFunc(w.servers, func(s *laneServer) bool { return s.queue == q })
 		if i < 0 {
+			poll := w.cfg.BackgroundPollInterval
+			if q == tasks.QueueInteractive { // a person waits on a page for this job
+				poll = w.cfg.PollInterval
+			}
 			s := &laneServer{queue: q, mux: asynq.NewServeMux()}
 			s.srv = asynq.NewServerFromRedisClient(w.cfg.Redis, asynq.Config{
 				Concurrency:              w.cfg.concurrency(action),
 				Queues:                   map[string]int{q: 1},
-				TaskCheckInterval:        w.cfg.PollInterval,
+				TaskCheckInterval:        poll,
 				DelayedTaskCheckInterval: w.cfg.DelayedCheckInterval,
 				RetryDelayFunc:           w.cfg.Backoff.retryDelay,
 				IsFailure:                isFailure,

@@ -111,6 +111,12 @@ type Config struct {
 	// PollInterval is how often an idle worker looks for new jobs. Defaults to 10ms
 	// (asynq's 1s would add half a second to an interactive job).
 	PollInterval time.Duration
+	// BackgroundPollInterval is how often an idle worker looks for new tasks in the
+	// queues nobody waits on at the moment they are queued: the batch lanes and the
+	// verification fetches. Defaults to 50ms: each idle queue's polling costs CPU on
+	// every worker and a script on Redis, and CPU stolen on a small machine delays
+	// the calls at their slots.
+	BackgroundPollInterval time.Duration
 	// DelayedCheckInterval is how often retries that are due are moved back to their
 	// queue. Defaults to 100ms (asynq's 5s would slow every first retry).
 	DelayedCheckInterval time.Duration
@@ -162,6 +168,7 @@ func (c Config) withDefaults() Config {
 	c.RateLimitedDelay = cmp.Or(c.RateLimitedDelay, 250*time.Millisecond)
 	c.PausedDelay = cmp.Or(c.PausedDelay, 2*time.Second)
 	c.PollInterval = cmp.Or(c.PollInterval, 10*time.Millisecond)
+	c.BackgroundPollInterval = cmp.Or(c.BackgroundPollInterval, 50*time.Millisecond)
 	c.DelayedCheckInterval = cmp.Or(c.DelayedCheckInterval, 100*time.Millisecond)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, c.CallTimeout+5*time.Second)
 	c.ProbeInterval = cmp.Or(c.ProbeInterval, 30*time.Second)
@@ -201,7 +208,7 @@ func (c Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"ResultTTL": c.ResultTTL, "TokenValidity": c.TokenValidity, "CallTimeout": c.CallTimeout,
 		"MaxSlotWait": c.MaxSlotWait, "RateLimitedDelay": c.RateLimitedDelay, "PausedDelay": c.PausedDelay,
-		"PollInterval": c.PollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
+		"PollInterval": c.PollInterval, "BackgroundPollInterval": c.BackgroundPollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
 		"ShutdownTimeout": c.ShutdownTimeout, "ProbeInterval": c.ProbeInterval,
 		"RecoverInterval": c.RecoverInterval, "RecoverSkew": c.RecoverSkew,
 		"VerifySweep": c.VerifySweep, "VerifyWindow": c.VerifyWindow,
