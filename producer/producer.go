@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/faceidq/faceidq/internal/backlog"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
@@ -85,6 +86,13 @@ type Config struct {
 	// FetchResult is minted with <ReturnBase>/v1/return/<JobId> as RedirectURL, and
 	// its own RedirectURL is kept for the return page's redirect. Defaults to none.
 	ReturnBase string
+	// InteractiveMaxWait and BatchMaxWait are the MaxWait of a job of that lane that
+	// names none (FACEIDQ_INTERACTIVE_MAX_WAIT, FACEIDQ_BATCH_MAX_WAIT). Defaults to
+	// 0: no deadline.
+	InteractiveMaxWait, BatchMaxWait time.Duration
+	// Backlog gives every submitted job its ticket (Position, EstimatedStartAt).
+	// Nil: jobs get none and answers carry no estimate.
+	Backlog *backlog.Backlog
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -117,6 +125,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = time.Second
+	}
+	if cfg.InteractiveMaxWait < 0 || cfg.BatchMaxWait < 0 || cfg.InteractiveMaxWait > tasks.MaxMaxWait || cfg.BatchMaxWait > tasks.MaxMaxWait {
+		return cfg, fmt.Errorf("producer: Config.InteractiveMaxWait and BatchMaxWait must be from 0 to %v", tasks.MaxMaxWait)
 	}
 	if cfg.AckReplicas < 0 {
 		return cfg, errors.New("producer: Config.AckReplicas must not be negative")
@@ -359,6 +370,9 @@ func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Optio
 		pr.payload.ImageRef = images.Ref(pr.image)
 	}
 	pr.payload.FetchResult = d.req.FetchResult
+	if w := p.maxWait(d.req.MaxWait, prio); w > 0 {
+		pr.payload.Deadline = pr.payload.CreatedAt.Add(w)
+	}
 	var err error
 	if pr.encoded, err = pr.payload.Encode(); err != nil {
 		return nil, err
@@ -367,11 +381,22 @@ func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Optio
 	return pr, nil
 }
 
+// maxWait is a job's MaxWait: its own (seconds), else its lane's default.
+func (p *Producer) maxWait(seconds int, prio tasks.Priority) time.Duration {
+	if seconds > 0 {
+		return time.Duration(seconds) * time.Second
+	}
+	if prio == tasks.PriorityBatch {
+		return p.cfg.BatchMaxWait
+	}
+	return p.cfg.InteractiveMaxWait
+}
+
 func (pr *prepared) record() results.NewRecord {
 	return results.NewRecord{
 		JobID: pr.jobID, Priority: pr.payload.Priority, Region: pr.payload.Region, Extra: pr.extra,
 		BatchID: pr.opts.BatchID, RowKey: pr.opts.RowKey, CallbackURL: pr.payload.CallbackURL,
-		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt,
+		Payload: pr.encoded, CreatedAt: pr.payload.CreatedAt, Deadline: pr.payload.Deadline,
 	}
 }
 
@@ -430,6 +455,9 @@ func (p *Producer) Feed(ctx context.Context, jobID string, payload []byte, image
 	if err != nil {
 		return fmt.Errorf("producer: feed %s: %w", jobID, err)
 	}
+	if p.cfg.Backlog != nil {
+		_, _ = p.cfg.Backlog.Ticket(ctx, pl.Priority, jobID) // no ticket: no estimate
+	}
 	return nil
 }
 
@@ -451,6 +479,9 @@ func validateIdempotencyKey(k string) error {
 // (JobId, time), so that a reused Idempotency-Key can be told apart from a retry.
 func fingerprint(pr *prepared) string {
 	c := *pr.payload
+	if !c.Deadline.IsZero() { // the MaxWait counts, not the time it ends
+		c.Deadline = time.Unix(0, 0).UTC().Add(c.Deadline.Sub(c.CreatedAt))
+	}
 	c.JobID, c.CreatedAt = "", time.Time{}
 	if pr.returnURL != "" { // the return page names the JobId: fingerprint the caller's RedirectURL
 		u := pr.returnURL
@@ -502,9 +533,12 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	// The record is written before the key is claimed, so whoever finds the claim
 	// also finds the record. Both go out in one pipeline shared with concurrent Submits.
 	var write *redis.IntCmd
-	var claimed *redis.Cmd
+	var claimed, ticket *redis.Cmd
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
+		if p.cfg.Backlog != nil {
+			ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
+		}
 		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
@@ -534,6 +568,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return job, created, nil
 		}
 	}
+	var tk int64
+	if ticket != nil {
+		tk, _ = ticket.Int64() // no ticket: no estimate, the job runs all the same
+		_ = p.cfg.Backlog.Store(ctx, pr.jobID, tk)
+	}
 	if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
 		p.undo(pr, true)
 		return nil, false, err
@@ -544,6 +583,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	job = &tasks.Job{
 		JobId: pr.jobID, Status: tasks.StatusQueued, Extra: pr.extra, CreatedAt: pr.payload.CreatedAt,
 		BatchId: opts.BatchID, RowKey: opts.RowKey, Priority: pr.payload.Priority, Region: pr.payload.Region,
+		Ticket: tk,
+	}
+	if !pr.payload.Deadline.IsZero() {
+		d := pr.payload.Deadline
+		job.Deadline = &d
 	}
 	if pr.payload.CallbackURL != "" {
 		job.Webhook = &tasks.Webhook{URL: pr.payload.CallbackURL, Status: "pending"}

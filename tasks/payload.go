@@ -23,6 +23,8 @@ type ApplyPayload struct {
 	// FetchResult: once the BizToken is minted, the sweep fetch is scheduled.
 	FetchResult bool      `json:"fetch_result,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Deadline is when the job expires unless it has reached the upstream (zero: never).
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // Encode returns the payload's wire form.

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/backlog"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/tasks"
@@ -67,6 +68,15 @@ type job struct {
 	lane      tasks.Priority
 	batchID   string
 	createdAt time.Time
+	// deadline is when the job expires unless it has reached the upstream (zero: never).
+	deadline time.Time
+}
+
+// expirer is an action whose jobs may carry a deadline (job.deadline).
+type expirer[P any] interface {
+	// expire records that the job missed its deadline and runs its follow-ups; no
+	// call is made. Its error is returned by the handler.
+	expire(ctx context.Context, p P, log zerolog.Logger) error
 }
 
 // actionsOf registers every action the worker runs, one line each.
@@ -85,7 +95,11 @@ func register[P, R any](w *Worker, a action[P, R]) error {
 		return fmt.Errorf("worker: limiter of %s: %w", a.name(), err)
 	}
 	w.limiters[a.name()] = lim
-	w.mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name())})
+	bl, err := backlog.New(backlog.Config{Redis: w.cfg.Redis, Action: a.name()})
+	if err != nil {
+		return fmt.Errorf("worker: backlog of %s: %w", a.name(), err)
+	}
+	w.mux.Handle(a.taskType(), &handler[P, R]{w: w, a: a, lim: lim, m: w.cfg.Metrics.Action(a.name()), backlog: bl})
 	return nil
 }
 
@@ -95,6 +109,8 @@ type handler[P, R any] struct {
 	a   action[P, R]
 	lim Limiter
 	m   *metrics.Action // the action's upstream and limiter metrics
+	// backlog counts the jobs that leave the action's queues (Position, ETA).
+	backlog *backlog.Backlog
 }
 
 var _ asynq.Handler = (*handler[int, int])(nil)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/metrics"
@@ -32,6 +33,11 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if ok, err := a.validate(ctx, p, log); !ok || err != nil {
 		return err
 	}
+	// A job past its deadline ends expired before it takes a slot; so does one whose
+	// deadline passes while it waits for one (the wait gives up, reserving nothing).
+	if !j.deadline.IsZero() && !w.cfg.Now().Before(j.deadline) {
+		return h.expire(ctx, p, j, log)
+	}
 	if paused, reason := w.watcher.Paused(); paused {
 		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
 	}
@@ -39,9 +45,17 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 
-	res, err := w.waitSlot(ctx, h.lim, h.m, j.lane)
+	res, err := w.waitSlot(ctx, h.lim, h.m, j.lane, j.deadline)
+	if errors.Is(err, errDeadline) {
+		return h.expire(ctx, p, j, log)
+	}
 	if err != nil {
 		return err
+	}
+	if !j.deadline.IsZero() && w.cfg.Now().After(j.deadline) {
+		// The slot came after the deadline (a late grant): it goes unused, which
+		// only undershoots the rate; the job never calls late.
+		return h.expire(ctx, p, j, log)
 	}
 	if paused, reason := w.watcher.Paused(); paused {
 		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
@@ -57,6 +71,9 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	go func() {
 		n, err := a.begin(context.WithoutCancel(ctx), p)
 		marked <- mark{n, err}
+		if n == 1 { // the job's first slot: it has left the queue for good
+			_ = h.backlog.Served(context.WithoutCancel(ctx), j.lane)
+		}
 	}()
 	callCtx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
 	start := time.Now()
@@ -142,15 +159,40 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return fmt.Errorf("upstream %s: %s", code, message)
 }
 
+// expire ends job j, past its deadline, as expired (when its action has deadlines)
+// and counts it gone from its queue.
+func (h *handler[P, R]) expire(ctx context.Context, p P, j job, log zerolog.Logger) error {
+	e, ok := any(h.a).(expirer[P])
+	if !ok {
+		return deferFor(0, "deadline passed for an action without deadlines")
+	}
+	if err := e.expire(ctx, p, log); err != nil {
+		return err
+	}
+	_ = h.backlog.Served(context.WithoutCancel(ctx), j.lane)
+	return nil
+}
+
+// errDeadline is waitSlot's answer when the job's deadline passed before a slot could
+// be reserved: nothing was reserved.
+var errDeadline = errors.New("worker: the job's deadline passed before a slot")
+
 // waitSlot waits for a slot of lim, the budget of a task's action, and records the
 // wait in m, the action's metrics. A batch job that
 // cannot reserve one within Config.MaxSlotWait gives its worker back (a reserved slot
 // is always used), and every wait ends when shutdown begins: the job goes back to its
-// queue without spending an attempt.
-func (w *Worker) waitSlot(ctx context.Context, lim Limiter, m *metrics.Action, prio tasks.Priority) (ratelimit.Reservation, error) {
+// queue without spending an attempt. A job with a deadline (jobDeadline, zero: none)
+// reserves only a slot before it, or none (errDeadline).
+func (w *Worker) waitSlot(ctx context.Context, lim Limiter, m *metrics.Action, prio tasks.Priority, jobDeadline time.Time) (ratelimit.Reservation, error) {
 	lane, deadline := ratelimit.Interactive, time.Time{}
 	if prio == tasks.PriorityBatch {
 		lane, deadline = ratelimit.Batch, time.Now().Add(w.cfg.MaxSlotWait)
+	}
+	byJob := false
+	if !jobDeadline.IsZero() && (deadline.IsZero() || jobDeadline.Before(deadline)) {
+		// The worker's clock (Config.Now) set the deadline; the limiter waits on the
+		// real clock: convert through the time left.
+		deadline, byJob = time.Now().Add(jobDeadline.Sub(w.cfg.Now())), true
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -166,6 +208,8 @@ func (w *Worker) waitSlot(ctx context.Context, lim Limiter, m *metrics.Action, p
 		return res, deferFor(0, "shutting down")
 	case ctx.Err() != nil:
 		return res, deferFor(0, "task context ended while waiting for a slot: %v", ctx.Err())
+	case errors.Is(err, ratelimit.ErrNoSlot) && byJob:
+		return res, errDeadline
 	case errors.Is(err, ratelimit.ErrNoSlot):
 		return res, deferFor(0, "no rate slot within %v", w.cfg.MaxSlotWait)
 	}

@@ -115,3 +115,15 @@ const UpstreamDown = Prefix + "upstream:down"
 // Acks is a counter the producer increments on the connection of its WAIT for
 // replicas (producer.Config.AckReplicas): WAIT confirms that connection's writes.
 const Acks = Prefix + "acks"
+
+// BacklogTickets counts the jobs that entered lane's queue of upstream action: a job's
+// ticket is the value its increment returned (internal/backlog).
+func BacklogTickets(action, lane string) string {
+	return Prefix + "backlog:" + action + ":" + lane + ":tickets"
+}
+
+// BacklogServed counts the jobs that left lane's queue of upstream action for good
+// (reached the upstream's slot, expired, or were dropped before a call).
+func BacklogServed(action, lane string) string {
+	return Prefix + "backlog:" + action + ":" + lane + ":served"
+}
