@@ -90,8 +90,9 @@ type Config struct {
 	// names none (FACEIDQ_INTERACTIVE_MAX_WAIT, FACEIDQ_BATCH_MAX_WAIT). Defaults to
 	// 0: no deadline.
 	InteractiveMaxWait, BatchMaxWait time.Duration
-	// Backlog gives every submitted job its ticket (Position, EstimatedStartAt).
-	// Nil: jobs get none and answers carry no estimate.
+	// Backlog gives every job its ticket when it enters its queue (Position,
+	// EstimatedStartAt); its Rate is the one estimates assume. Defaults to a
+	// backlog.Backlog on Redis at its default rate.
 	Backlog *backlog.Backlog
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
@@ -128,6 +129,13 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.InteractiveMaxWait < 0 || cfg.BatchMaxWait < 0 || cfg.InteractiveMaxWait > tasks.MaxMaxWait || cfg.BatchMaxWait > tasks.MaxMaxWait {
 		return cfg, fmt.Errorf("producer: Config.InteractiveMaxWait and BatchMaxWait must be from 0 to %v", tasks.MaxMaxWait)
+	}
+	if cfg.Backlog == nil {
+		b, err := backlog.New(backlog.Config{Redis: cfg.Redis})
+		if err != nil {
+			return cfg, fmt.Errorf("producer: %w", err)
+		}
+		cfg.Backlog = b
 	}
 	if cfg.AckReplicas < 0 {
 		return cfg, errors.New("producer: Config.AckReplicas must not be negative")
@@ -254,6 +262,9 @@ func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" +
 func jobWrites(prio tasks.Priority, jobID string) []Written {
 	return []Written{{Key: keys.Result(jobID)}, {Key: asynqTaskKey(prio.Queue(), jobID)}}
 }
+
+// Backlog returns the counters that place the producer's jobs in their queues.
+func (p *Producer) Backlog() *backlog.Backlog { return p.cfg.Backlog }
 
 // Results returns the producer's view of job records.
 func (p *Producer) Results() *results.Store { return p.results }
@@ -455,9 +466,7 @@ func (p *Producer) Feed(ctx context.Context, jobID string, payload []byte, image
 	if err != nil {
 		return fmt.Errorf("producer: feed %s: %w", jobID, err)
 	}
-	if p.cfg.Backlog != nil {
-		_, _ = p.cfg.Backlog.Ticket(ctx, pl.Priority, jobID) // no ticket: no estimate
-	}
+	_, _ = p.cfg.Backlog.Ticket(ctx, pl.Priority, jobID) // no ticket: no estimate
 	return nil
 }
 
@@ -536,9 +545,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	var claimed, ticket *redis.Cmd
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
-		if p.cfg.Backlog != nil {
-			ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
-		}
+		ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
 		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
@@ -568,11 +575,8 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return job, created, nil
 		}
 	}
-	var tk int64
-	if ticket != nil {
-		tk, _ = ticket.Int64() // no ticket: no estimate, the job runs all the same
-		_ = p.cfg.Backlog.Store(ctx, pr.jobID, tk)
-	}
+	tk, _ := ticket.Int64() // no ticket: no estimate, the job runs all the same
+	_ = p.cfg.Backlog.Store(ctx, pr.jobID, tk)
 	if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
 		p.undo(pr, true)
 		return nil, false, err
