@@ -111,6 +111,9 @@ type handler[P, R any] struct {
 	m   *metrics.Action // the action's upstream and limiter metrics
 	// backlog counts the jobs that leave the action's queues (Position, ETA).
 	backlog *backlog.Backlog
+	// gauge predicts this process's slot wait, to expire at once a job that cannot
+	// make its deadline (slack.go).
+	gauge slotGauge
 }
 
 var _ asynq.Handler = (*handler[int, int])(nil)

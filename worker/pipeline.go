@@ -45,7 +45,14 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 
+	predicted := h.gauge.enter(j.lane, time.Now())
+	if !j.deadline.IsZero() && predicted > 0 && w.cfg.Now().Add(predicted).After(j.deadline) {
+		// The tasks ahead of it here take longer than it has left (slack.go).
+		h.gauge.leave(j.lane, false, time.Now())
+		return h.expire(ctx, p, j, log)
+	}
 	res, err := w.waitSlot(ctx, h.lim, h.m, j.lane, j.deadline)
+	h.gauge.leave(j.lane, err == nil, time.Now())
 	if errors.Is(err, errDeadline) {
 		return h.expire(ctx, p, j, log)
 	}

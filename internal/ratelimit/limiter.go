@@ -147,13 +147,18 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // call runs the script once.
 func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int64) (reply, error) {
+	return l.callAhead(ctx, op, lane, reservedAt, l.cfg.MaxAhead)
+}
+
+// callAhead is call with MaxAhead replaced by ahead.
+func (l *Limiter) callAhead(ctx context.Context, op string, lane Lane, reservedAt int64, ahead time.Duration) (reply, error) {
 	omin, omax := int64(-1), int64(-1)
 	if lo, hi, ok := l.obs.bounds(); ok {
 		omin, omax = us(lo), us(hi)
 	}
 	c := l.cfg
 	args := []any{
-		op, int(lane), ftoa(c.Rate), us(c.MaxAhead), omin, omax,
+		op, int(lane), ftoa(c.Rate), us(ahead), omin, omax,
 		us(c.InitialSpread), us(c.MinSpread), us(c.MaxSpread),
 		ftoa(c.Recovery), ftoa(c.Decrease), ftoa(c.MinFactor), reservedAt,
 		keyTTL.Milliseconds(), us(spreadEpoch), us(MaxAheadLimit + time.Second), ftoa(c.BatchAhead),
@@ -181,7 +186,18 @@ func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int
 
 // reserve asks for a slot once, without waiting.
 func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
-	r, err := l.call(ctx, "r", lane, 0)
+	return l.reserveBefore(ctx, lane, time.Time{})
+}
+
+// reserveBefore is reserve for a caller with a deadline (zero: none): an interactive
+// slot may reach no further than it, so that a slot is never reserved for a caller
+// that cannot use it.
+func (l *Limiter) reserveBefore(ctx context.Context, lane Lane, deadline time.Time) (reply, error) {
+	ahead := l.cfg.MaxAhead
+	if !deadline.IsZero() {
+		ahead = max(0, min(ahead, time.Until(deadline)))
+	}
+	r, err := l.callAhead(ctx, "r", lane, 0, ahead)
 	if err != nil {
 		return reply{}, fmt.Errorf("ratelimit: reserve %s slot: %w", lane, err)
 	}
@@ -248,7 +264,7 @@ func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time)
 	defer release()
 
 	for {
-		r, err := l.reserve(ctx, lane)
+		r, err := l.reserveBefore(ctx, lane, deadline)
 		if err != nil {
 			if ctx.Err() != nil {
 				return canceled("slot")
