@@ -42,6 +42,9 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
 	}
 	if err := a.inputs(ctx, p, log); err != nil {
+		if errors.Is(err, asynq.SkipRetry) { // failed for good before a call
+			_ = h.backlog.Served(context.WithoutCancel(ctx), j.lane)
+		}
 		return err
 	}
 

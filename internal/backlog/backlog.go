@@ -148,6 +148,8 @@ func (b *Backlog) Estimate(ctx context.Context, lane tasks.Priority, t int64) (E
 		keys.BacklogTickets(a, string(tasks.PriorityInteractive)), keys.BacklogServed(a, string(tasks.PriorityInteractive)),
 		keys.BacklogTickets(a, string(tasks.PriorityBatch)), keys.BacklogServed(a, string(tasks.PriorityBatch)))
 	paused := pipe.HGet(ctx, keys.Pipeline, "Paused")
+	pendI := pipe.LLen(ctx, pendingKey(tasks.PriorityInteractive))
+	pendB := pipe.LLen(ctx, pendingKey(tasks.PriorityBatch))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Estimate{}, fmt.Errorf("backlog: estimate: %w", err)
 	}
@@ -157,12 +159,23 @@ func (b *Backlog) Estimate(ctx context.Context, lane tasks.Priority, t int64) (E
 			fmt.Sscan(s, &n[i])
 		}
 	}
-	return b.estimate(lane, t, n, paused.Val() == "1"), nil
+	// The counters may drift (a job dropped without being counted); the jobs ahead
+	// can never be more than the tasks pending in the queues ahead.
+	limit := pendI.Val()
+	if lane == tasks.PriorityBatch {
+		limit += pendB.Val()
+	}
+	return b.estimate(lane, t, n, paused.Val() == "1", limit), nil
 }
+
+// pendingKey is the list of asynq's pending tasks of lane (asynq v0.26, as
+// producer.asynqTaskKey).
+func pendingKey(lane tasks.Priority) string { return "asynq:{" + lane.Queue() + "}:pending" }
 
 // estimate computes an Estimate from the counters n (interactive tickets, served,
 // batch tickets, served).
-func (b *Backlog) estimate(lane tasks.Priority, t int64, n [4]int64, paused bool) Estimate {
+// limit bounds the result (negative: no bound).
+func (b *Backlog) estimate(lane tasks.Priority, t int64, n [4]int64, paused bool, limit int64) Estimate {
 	intWaiting := max(0, n[0]-n[1])
 	var ahead int64
 	switch {
@@ -174,6 +187,9 @@ func (b *Backlog) estimate(lane tasks.Priority, t int64, n [4]int64, paused bool
 		ahead = intWaiting
 	default:
 		ahead = max(0, t-n[1]-1)
+	}
+	if limit >= 0 {
+		ahead = min(ahead, limit)
 	}
 	e := Estimate{Position: int(ahead)}
 	if !paused {

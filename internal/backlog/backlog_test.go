@@ -31,14 +31,17 @@ func TestEstimate(t *testing.T) {
 		{"new batch job", tasks.PriorityBatch, 0, [4]int64{50, 10, 99, 9}, 40 + 90},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := b.estimate(tt.lane, tt.ticket, tt.n, false)
+			if e := b.estimate(tt.lane, tt.ticket, tt.n, false, 1); e.Position > 1 {
+				t.Fatalf("Position %d beyond the 1 pending task", e.Position)
+			}
+			e := b.estimate(tt.lane, tt.ticket, tt.n, false, -1)
 			if e.Position != tt.want {
 				t.Fatalf("Position %d, want %d", e.Position, tt.want)
 			}
 			if want := now.Add(time.Duration(tt.want) * 50 * time.Millisecond); e.StartAt == nil || !e.StartAt.Equal(want) {
 				t.Fatalf("StartAt %v, want %v", e.StartAt, want)
 			}
-			if e := b.estimate(tt.lane, tt.ticket, tt.n, true); e.StartAt != nil || e.Position != tt.want {
+			if e := b.estimate(tt.lane, tt.ticket, tt.n, true, -1); e.StartAt != nil || e.Position != tt.want {
 				t.Fatalf("paused: %+v, want Position %d and no StartAt", e, tt.want)
 			}
 		})
@@ -66,6 +69,7 @@ func TestCounters(t *testing.T) {
 	if err := b.Served(ctx, tasks.PriorityInteractive); err != nil {
 		t.Fatal(err)
 	}
+	rdb.RPush(ctx, "asynq:{interactive}:pending", "a", "b", "c", "d", "e")
 	job := &tasks.Job{JobId: "j_e", Status: tasks.StatusQueued, Priority: tasks.PriorityInteractive, Ticket: 5}
 	if err := b.Fill(ctx, job); err != nil {
 		t.Fatal(err)
