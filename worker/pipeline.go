@@ -54,7 +54,11 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.gauge.leave(j.lane, false, time.Now())
 		return h.expire(ctx, p, j, log)
 	}
-	res, err := w.waitSlot(ctx, h.lim, h.m, j.lane, j.deadline)
+	callBy := j.deadline // the last moment a call may leave so that it arrives in time
+	if !callBy.IsZero() {
+		callBy = callBy.Add(-deadlineMargin)
+	}
+	res, err := w.waitSlot(ctx, h.lim, h.m, j.lane, callBy)
 	h.gauge.leave(j.lane, err == nil, time.Now())
 	if errors.Is(err, errDeadline) {
 		return h.expire(ctx, p, j, log)
@@ -62,7 +66,7 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if !j.deadline.IsZero() && w.cfg.Now().After(j.deadline) {
+	if !callBy.IsZero() && w.cfg.Now().After(callBy) {
 		// The slot came after the deadline (a late grant): it goes unused, which
 		// only undershoots the rate; the job never calls late.
 		return h.expire(ctx, p, j, log)
@@ -182,6 +186,10 @@ func (h *handler[P, R]) expire(ctx context.Context, p P, j job, log zerolog.Logg
 	_ = h.backlog.Served(context.WithoutCancel(ctx), j.lane)
 	return nil
 }
+
+// deadlineMargin is kept between a call's start and its job's deadline: the time the
+// request takes to reach the upstream, so that it arrives in time.
+const deadlineMargin = 10 * time.Millisecond
 
 // errDeadline is waitSlot's answer when the job's deadline passed before a slot could
 // be reserved: nothing was reserved.
