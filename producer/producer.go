@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/asynqwire"
+	"github.com/faceidq/faceidq/internal/backlog"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/images"
 	"github.com/faceidq/faceidq/internal/keys"
@@ -86,6 +87,14 @@ type Config struct {
 	// FetchResult is minted with <ReturnBase>/v1/return/<JobId> as RedirectURL, and
 	// its own RedirectURL is kept for the return page's redirect. Defaults to none.
 	ReturnBase string
+	// InteractiveMaxWait and BatchMaxWait are the MaxWait of a job of that lane that
+	// names none (FACEIDQ_INTERACTIVE_MAX_WAIT, FACEIDQ_BATCH_MAX_WAIT). Defaults to
+	// 0: no deadline.
+	InteractiveMaxWait, BatchMaxWait time.Duration
+	// Backlog gives every job its ticket when it enters its queue (Position,
+	// EstimatedStartAt); its Rate is the one estimates assume. Defaults to a
+	// backlog.Backlog on Redis at its default rate.
+	Backlog *backlog.Backlog
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -118,6 +127,16 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = time.Second
+	}
+	if cfg.InteractiveMaxWait < 0 || cfg.BatchMaxWait < 0 || cfg.InteractiveMaxWait > tasks.MaxMaxWait || cfg.BatchMaxWait > tasks.MaxMaxWait {
+		return cfg, fmt.Errorf("producer: Config.InteractiveMaxWait and BatchMaxWait must be from 0 to %v", tasks.MaxMaxWait)
+	}
+	if cfg.Backlog == nil {
+		b, err := backlog.New(backlog.Config{Redis: cfg.Redis})
+		if err != nil {
+			return cfg, fmt.Errorf("producer: %w", err)
+		}
+		cfg.Backlog = b
 	}
 	if cfg.AckReplicas < 0 {
 		return cfg, errors.New("producer: Config.AckReplicas must not be negative")
@@ -246,6 +265,9 @@ func jobWrites(prio tasks.Priority, jobID string) []Written {
 	return []Written{{Key: keys.Result(jobID)}, {Key: asynqTaskKey(tasks.Queue(tasks.TypeApplyToken, prio), jobID)}}
 }
 
+// Backlog returns the counters that place the producer's jobs in their queues.
+func (p *Producer) Backlog() *backlog.Backlog { return p.cfg.Backlog }
+
 // Results returns the producer's view of job records.
 func (p *Producer) Results() *results.Store { return p.results }
 
@@ -363,6 +385,9 @@ func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Optio
 	}
 	pr.payload.FetchResult = d.req.FetchResult
 	p.returnPage(pr)
+	if w := p.maxWait(d.req.MaxWait, prio); w > 0 {
+		pr.payload.Deadline = pr.payload.CreatedAt.Add(w)
+	}
 	var err error
 	if pr.encoded, err = pr.payload.Encode(); err != nil {
 		return nil, err
@@ -373,11 +398,22 @@ func (p *Producer) build(d *Draft, jobID string, prio tasks.Priority, opts Optio
 	return pr, nil
 }
 
+// maxWait is a job's MaxWait: its own (seconds), else its lane's default.
+func (p *Producer) maxWait(seconds int, prio tasks.Priority) time.Duration {
+	if seconds > 0 {
+		return time.Duration(seconds) * time.Second
+	}
+	if prio == tasks.PriorityBatch {
+		return p.cfg.BatchMaxWait
+	}
+	return p.cfg.InteractiveMaxWait
+}
+
 func (pr *prepared) record() results.NewRecord {
 	return results.NewRecord{
 		JobID: pr.jobID, Priority: pr.payload.Priority, Region: pr.payload.Region, Extra: pr.extra,
 		BatchID: pr.opts.BatchID, RowKey: pr.opts.RowKey, CallbackURL: pr.payload.CallbackURL,
-		Input: pr.input, CreatedAt: pr.payload.CreatedAt,
+		Input: pr.input, CreatedAt: pr.payload.CreatedAt, Deadline: pr.payload.Deadline,
 	}
 }
 
@@ -435,6 +471,7 @@ func (p *Producer) Feed(ctx context.Context, pl *tasks.ApplyPayload, image strin
 	if err != nil {
 		return fmt.Errorf("producer: feed %s: %w", jobID, err)
 	}
+	_, _ = p.cfg.Backlog.Ticket(ctx, pl.Priority, jobID) // no ticket: no estimate
 	return nil
 }
 
@@ -456,6 +493,9 @@ func validateIdempotencyKey(k string) error {
 // (JobId, time), so that a reused Idempotency-Key can be told apart from a retry.
 func fingerprint(pr *prepared) string {
 	c := *pr.payload
+	if !c.Deadline.IsZero() { // the MaxWait counts, not the time it ends
+		c.Deadline = time.Unix(0, 0).UTC().Add(c.Deadline.Sub(c.CreatedAt))
+	}
 	c.JobID, c.CreatedAt = "", time.Time{}
 	if pr.returnURL != "" { // the return page names the JobId: fingerprint the caller's RedirectURL
 		u := pr.returnURL
@@ -509,10 +549,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	// Without an Idempotency-Key the task goes out in the same pipeline, after the
 	// record (a worker that finds the task finds the record): one round trip.
 	var write *redis.IntCmd
-	var claimed *redis.Cmd
+	var claimed, ticket *redis.Cmd
 	var task *asynqwire.Result
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
+		ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
 		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
@@ -550,6 +591,8 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return job, created, nil
 		}
 	}
+	tk, _ := ticket.Int64() // no ticket: no estimate, the job runs all the same
+	_ = p.cfg.Backlog.Store(ctx, pr.jobID, tk)
 	if task == nil {
 		if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
 			p.undo(pr, true)
@@ -562,6 +605,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	job = &tasks.Job{
 		JobId: pr.jobID, Status: tasks.StatusQueued, Extra: pr.extra, CreatedAt: pr.payload.CreatedAt,
 		BatchId: opts.BatchID, RowKey: opts.RowKey, Priority: pr.payload.Priority, Region: pr.payload.Region,
+		Ticket: tk,
+	}
+	if !pr.payload.Deadline.IsZero() {
+		d := pr.payload.Deadline
+		job.Deadline = &d
 	}
 	if pr.payload.CallbackURL != "" {
 		job.Webhook = &tasks.Webhook{URL: pr.payload.CallbackURL, Status: "pending"}

@@ -28,6 +28,7 @@ func TestDecodeTokenRequest(t *testing.T) {
 		{"nulls are absent", `{"RedirectURL":"u","Extra":null,"Config":null,"Region":null}`, tasks.TokenRequest{RedirectURL: ptr("u")}},
 		{"empty object", `{}`, tasks.TokenRequest{}},
 		{"empty config", `{"Config":{}}`, tasks.TokenRequest{Config: &faceid.WebVerificationConfigIntl{}}},
+		{"max wait", `{"MaxWait":30}`, tasks.TokenRequest{MaxWait: 30}},
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +70,8 @@ func TestDecodeTokenRequest(t *testing.T) {
 		{"image bool", `{"CompareImageBase64":true}`, "CompareImageBase64", "must be a string, not bool"},
 		{"extra number", `{"Extra":1}`, "Extra", "must be a string"},
 		{"priority number", `{"Priority":1}`, "Priority", "must be a string"},
+		{"max wait string", `{"MaxWait":"30s"}`, "MaxWait", "must be an integer, not string"},
+		{"max wait fraction", `{"MaxWait":1.5}`, "MaxWait", "must be an integer"},
 		{"config string", `{"Config":"{}"}`, "Config", "must be a JSON object, not a string"},
 		{"config array", `{"Config":[]}`, "Config", "not an array"},
 		{"check mode string", `{"Config":{"CheckMode":"1"}}`, "Config.CheckMode", "must be an integer, not string"},
@@ -194,5 +197,22 @@ func TestJobTimesInMilliseconds(t *testing.T) {
 	var back tasks.Job
 	if err := json.Unmarshal(b, &back); err != nil || !back.CreatedAt.Equal(created.Truncate(time.Millisecond)) {
 		t.Fatalf("round trip: %v %v", back.CreatedAt, err)
+	}
+}
+
+func TestValidateMaxWait(t *testing.T) {
+	for _, tt := range []struct {
+		seconds int
+		ok      bool
+	}{{0, true}, {1, true}, {30, true}, {7 * 24 * 3600, true}, {7*24*3600 + 1, false}, {-1, false}} {
+		req := tasks.TokenRequest{RedirectURL: ptr("https://example.com/done"), MaxWait: tt.seconds}
+		err := req.Validate()
+		var fe *faceid.FieldError
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("MaxWait %d: %v", tt.seconds, err)
+		case !tt.ok && (!errors.As(err, &fe) || fe.Field != "MaxWait"):
+			t.Errorf("MaxWait %d: got %v, want a FieldError naming MaxWait", tt.seconds, err)
+		}
 	}
 }

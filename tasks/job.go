@@ -33,6 +33,18 @@ type Job struct {
 	FetchResult bool `json:"FetchResult,omitempty"`
 	// Verification is the person's result, absent until a fetch was asked for.
 	Verification *Verification `json:"Verification,omitempty"`
+	// Deadline is when the job expires unless it has reached the upstream (its
+	// creation plus MaxWait); absent without one.
+	Deadline *time.Time `json:"Deadline,omitempty"`
+	// Position is the number of jobs ahead of a job that is not final, for its budget
+	// and lane. It and EstimatedStartAt are written only for a job that is not final.
+	Position int `json:"Position,omitempty"`
+	// EstimatedStartAt is when the job should reach the upstream; nil while the
+	// pipeline is paused (no honest estimate exists) or when it was not estimated.
+	EstimatedStartAt *time.Time `json:"EstimatedStartAt,omitempty"`
+	// Ticket is the job's place in its lane's arrival order (record only; see
+	// internal/backlog).
+	Ticket int64 `json:"-"`
 }
 
 // JobError is the last error of a job: the upstream's code and message, or faceidq's.
@@ -82,6 +94,8 @@ const (
 	// which the worker fetches the result with the same set.
 	FieldAccount    = "Account"
 	FieldAccountKey = "AccountKey"
+	FieldDeadline         = "Deadline"
+	FieldTicket           = "Ticket"
 )
 
 // FormatTime renders t as a record time.
@@ -142,6 +156,14 @@ func JobFromRecord(jobID string, rec map[string]string) (*Job, error) {
 	}
 	if j.Attempts, err = parseOptInt(rec, FieldAttempts); err != nil {
 		return nil, err
+	}
+	if j.Deadline, err = parseOptTime(rec, FieldDeadline); err != nil {
+		return nil, err
+	}
+	if s := rec[FieldTicket]; s != "" {
+		if j.Ticket, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, fmt.Errorf("tasks: record field %s: %w", FieldTicket, err)
+		}
 	}
 	j.FetchResult = rec[FieldFetchResult] == "1"
 	if j.Verification, err = VerificationFromRecord(rec); err != nil {

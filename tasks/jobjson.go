@@ -24,15 +24,33 @@ func optMS(t *time.Time) *msTime {
 	return &m
 }
 
-// MarshalJSON writes j with every time in TimeFormat.
+// MarshalJSON writes j with every time in TimeFormat. A job that is not final
+// carries Position and EstimatedStartAt (null when there is no estimate); a final
+// job carries neither.
 func (j Job) MarshalJSON() ([]byte, error) {
 	type plain Job
+	if !j.Status.Final() {
+		return json.Marshal(struct {
+			plain
+			ExpiresAt        *msTime `json:"ExpiresAt"`
+			CreatedAt        msTime  `json:"CreatedAt"`
+			FinishedAt       *msTime `json:"FinishedAt"`
+			Deadline         *msTime `json:"Deadline,omitempty"`
+			Position         int     `json:"Position"`
+			EstimatedStartAt *msTime `json:"EstimatedStartAt"`
+		}{plain(j), optMS(j.ExpiresAt), msTime(j.CreatedAt), optMS(j.FinishedAt), optMS(j.Deadline),
+			j.Position, optMS(j.EstimatedStartAt)})
+	}
 	return json.Marshal(struct {
 		plain
-		ExpiresAt  *msTime `json:"ExpiresAt"`
-		CreatedAt  msTime  `json:"CreatedAt"`
-		FinishedAt *msTime `json:"FinishedAt"`
-	}{plain(j), optMS(j.ExpiresAt), msTime(j.CreatedAt), optMS(j.FinishedAt)})
+		ExpiresAt        *msTime `json:"ExpiresAt"`
+		CreatedAt        msTime  `json:"CreatedAt"`
+		FinishedAt       *msTime `json:"FinishedAt"`
+		Deadline         *msTime `json:"Deadline,omitempty"`
+		Position         *int    `json:"Position,omitempty"`
+		EstimatedStartAt *msTime `json:"EstimatedStartAt,omitempty"`
+	}{plain: plain(j), ExpiresAt: optMS(j.ExpiresAt), CreatedAt: msTime(j.CreatedAt),
+		FinishedAt: optMS(j.FinishedAt), Deadline: optMS(j.Deadline)})
 }
 
 // MarshalJSON writes w with its time in TimeFormat.

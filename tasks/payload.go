@@ -27,6 +27,8 @@ type ApplyPayload struct {
 	// FetchResult: once the BizToken is minted, the sweep fetch is scheduled.
 	FetchResult bool      `json:"fetch_result,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Deadline is when the job expires unless it has reached the upstream (zero: never).
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // applyTask is the wire form of a TypeApplyToken task: the ids, under short names
@@ -34,11 +36,12 @@ type ApplyPayload struct {
 // JobId is the task's id (NewApplyTask), not repeated here; an interactive job leaves
 // Priority out.
 type applyTask struct {
-	JobID     string   `json:"id,omitempty"` // a task whose id is not its JobId
-	Priority  Priority `json:"p,omitempty"`
-	BatchID   string   `json:"b,omitempty"`
-	ImageRef  string   `json:"i,omitempty"`
-	CreatedMS int64    `json:"ms"` // CreatedAt, Unix milliseconds
+	JobID      string   `json:"id,omitempty"` // a task whose id is not its JobId
+	Priority   Priority `json:"p,omitempty"`
+	BatchID    string   `json:"b,omitempty"`
+	ImageRef   string   `json:"i,omitempty"`
+	CreatedMS  int64    `json:"ms"`          // CreatedAt, Unix milliseconds
+	DeadlineMS int64    `json:"d,omitempty"` // Deadline, Unix milliseconds (0: none)
 }
 
 // Encode returns the payload of p's task (NewApplyTask, whose id is the JobId): the
@@ -49,6 +52,9 @@ func (p *ApplyPayload) Encode() ([]byte, error) {
 	}
 	t := applyTask{Priority: p.Priority, BatchID: p.BatchID, ImageRef: p.ImageRef,
 		CreatedMS: p.CreatedAt.UnixMilli()}
+	if !p.Deadline.IsZero() {
+		t.DeadlineMS = p.Deadline.UnixMilli()
+	}
 	if t.Priority == PriorityInteractive {
 		t.Priority = ""
 	}
@@ -78,6 +84,9 @@ func DecodeApplyTask(taskID string, b []byte) (*ApplyPayload, error) {
 	if t := w.applyTask; t.CreatedMS != 0 {
 		p.JobID, p.Priority, p.BatchID, p.ImageRef = cmp.Or(t.JobID, taskID), t.Priority, t.BatchID, t.ImageRef
 		p.CreatedAt = time.UnixMilli(t.CreatedMS).UTC()
+		if t.DeadlineMS != 0 {
+			p.Deadline = time.UnixMilli(t.DeadlineMS).UTC()
+		}
 	}
 	if !ValidID("j_", p.JobID) {
 		return nil, fmt.Errorf("tasks: decode apply payload: bad job_id %q", p.JobID)
@@ -130,7 +139,7 @@ func (p *ApplyPayload) InputFields() ([]any, error) {
 var ApplyRecordFields = []string{
 	FieldStatus, FieldPriority, FieldRegion, FieldCreatedAt, FieldBatchId, FieldCallbackURL,
 	FieldFetchResult, FieldExtra, FieldRedirectURL, FieldRuleId, FieldConfig, FieldImageRef,
-	FieldPayload,
+	FieldPayload, FieldDeadline,
 }
 
 // ApplyPayloadFromRecord rebuilds job jobID from the values of ApplyRecordFields (an
@@ -167,6 +176,13 @@ func ApplyPayloadFromRecord(jobID string, vals []any) (*ApplyPayload, Status, er
 	}
 	if s := rec[FieldExtra]; s != "" {
 		p.Input.Extra = &s
+	}
+	dl, err := parseOptTime(rec, FieldDeadline)
+	if err != nil {
+		return nil, "", fmt.Errorf("tasks: record of %s: %w", jobID, err)
+	}
+	if dl != nil {
+		p.Deadline = *dl
 	}
 	if s, ok := rec[FieldRedirectURL]; ok {
 		p.Input.RedirectURL = &s

@@ -1,12 +1,15 @@
 package tasks
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/faceidq/faceidq/internal/faceid"
 )
 
 // TokenRequest is what a caller submits for one job: the upstream's own input, in
 // Tencent's names so that a Tencent request body works as is, plus faceidq's Region,
-// CallbackURL and Priority.
+// CallbackURL, Priority and MaxWait.
 type TokenRequest struct {
 	RedirectURL        *string                           `json:"RedirectURL,omitempty"`
 	CompareImageBase64 *string                           `json:"CompareImageBase64,omitempty"`
@@ -22,6 +25,22 @@ type TokenRequest struct {
 	Priority Priority `json:"Priority,omitempty"`
 	// FetchResult: fetch the person's verification result once they finish.
 	FetchResult bool `json:"FetchResult,omitempty"`
+	// MaxWait is the job's deadline in whole seconds after its creation: a job that
+	// has not reached the upstream by then ends expired, with no upstream call.
+	// Zero: the lane's default (none unless configured).
+	MaxWait int `json:"MaxWait,omitempty"`
+}
+
+// MaxMaxWait is the longest MaxWait accepted.
+const MaxMaxWait = 7 * 24 * time.Hour
+
+// ValidateMaxWait checks a MaxWait in seconds: 0 (none) or 1 to MaxMaxWait.
+func ValidateMaxWait(seconds int) error {
+	if seconds < 0 || seconds > int(MaxMaxWait/time.Second) {
+		return &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "MaxWait",
+			Reason: fmt.Sprintf("must be a whole number of seconds from 1 to %d (7 days), not %d", int(MaxMaxWait/time.Second), seconds)}
+	}
+	return nil
 }
 
 // Params returns the upstream input of r.
@@ -48,5 +67,5 @@ func (r *TokenRequest) Validate() error {
 	if _, err := ParsePriority(string(r.Priority)); err != nil {
 		return &faceid.FieldError{Code: faceid.CodeInvalidParameterValue, Field: "Priority", Reason: err.Error()}
 	}
-	return nil
+	return ValidateMaxWait(r.MaxWait)
 }

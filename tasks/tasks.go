@@ -83,7 +83,7 @@ func ParsePriority(s string) (Priority, error) {
 // Status is a job's state.
 type Status string
 
-// Job states. Succeeded, failed and canceled are final.
+// Job states. Succeeded, failed, canceled and expired are final.
 const (
 	StatusQueued    Status = "queued"
 	StatusRunning   Status = "running"
@@ -91,14 +91,17 @@ const (
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"
 	StatusCanceled  Status = "canceled"
+	// StatusExpired: the job did not reach the upstream within its MaxWait; no call
+	// was made for it.
+	StatusExpired Status = "expired"
 )
 
 // Statuses lists every state in lifecycle order.
-var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSucceeded, StatusFailed, StatusCanceled}
+var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSucceeded, StatusFailed, StatusCanceled, StatusExpired}
 
 // Final reports whether no further change will happen to a job in state s.
 func (s Status) Final() bool {
-	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled || s == StatusExpired
 }
 
 // AsynqMaxRetry is the retry limit producers give every action's task. It is a guard

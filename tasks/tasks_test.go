@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -234,4 +235,36 @@ func queueOf(t *testing.T, task *asynq.Task) string {
 		t.Fatal(err)
 	}
 	return info.Queue
+}
+
+func TestJobJSONPosition(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		job  Job
+		want []string
+		not  []string
+	}{
+		{"queued with an estimate", Job{Status: StatusQueued, Position: 7, EstimatedStartAt: &at},
+			[]string{`"Position":7`, `"EstimatedStartAt":"2026-01-02T03:04:05.000Z"`}, nil},
+		{"queued while paused", Job{Status: StatusQueued}, []string{`"Position":0`, `"EstimatedStartAt":null`}, nil},
+		{"final", Job{Status: StatusExpired, Position: 7, EstimatedStartAt: &at}, nil, []string{"Position", "EstimatedStartAt"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(tt.job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%s lacks %s", b, w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(string(b), n) {
+					t.Errorf("%s has %s", b, n)
+				}
+			}
+		})
+	}
 }

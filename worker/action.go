@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/backlog"
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/tasks"
@@ -72,6 +73,15 @@ type job struct {
 	lane      tasks.Priority
 	batchID   string
 	createdAt time.Time
+	// deadline is when the job expires unless it has reached the upstream (zero: never).
+	deadline time.Time
+}
+
+// expirer is an action whose jobs may carry a deadline (job.deadline).
+type expirer[P any] interface {
+	// expire records that the job missed its deadline and runs its follow-ups; no
+	// call is made. Its error is returned by the handler.
+	expire(ctx context.Context, p P, log zerolog.Logger) error
 }
 
 // actionsOf registers every action the worker runs, one line each.
@@ -92,7 +102,11 @@ func register[P, R any](w *Worker, a action[P, R]) error {
 		}
 		b.limiters[a.name()] = lim
 	}
-	h := &handler[P, R]{w: w, a: a, m: w.cfg.Metrics.Action(a.name())}
+	bl, err := backlog.New(backlog.Config{Redis: w.cfg.Redis, Action: a.name()})
+	if err != nil {
+		return fmt.Errorf("worker: backlog of %s: %w", a.name(), err)
+	}
+	h := &handler[P, R]{w: w, a: a, m: w.cfg.Metrics.Action(a.name()), backlog: bl}
 	for _, s := range w.serversFor(a.taskType(), a.name()) {
 		s.mux.Handle(a.taskType(), h)
 	}
@@ -104,6 +118,11 @@ type handler[P, R any] struct {
 	w *Worker
 	a action[P, R]
 	m *metrics.Action // the action's upstream and limiter metrics
+	// backlog counts the jobs that leave the action's queues (Position, ETA).
+	backlog *backlog.Backlog
+	// gauge predicts this process's slot wait, to expire at once a job that cannot
+	// make its deadline (slack.go).
+	gauge slotGauge
 }
 
 var _ asynq.Handler = (*handler[int, int])(nil)

@@ -31,7 +31,7 @@ func (applyAction) decode(taskID string, b []byte) (*tasks.ApplyPayload, job, er
 	if err != nil {
 		return nil, job{}, err
 	}
-	return p, job{id: p.JobID, lane: p.Priority, batchID: p.BatchID, createdAt: p.CreatedAt}, nil
+	return p, job{id: p.JobID, lane: p.Priority, batchID: p.BatchID, createdAt: p.CreatedAt, deadline: p.Deadline}, nil
 }
 
 // validate reads the job's input from its record (the task carries the ids only) into
@@ -107,6 +107,34 @@ func (a applyAction) fail(ctx context.Context, p *tasks.ApplyPayload, log zerolo
 		return err
 	}
 	return fmt.Errorf("job failed with %s: %w", code, asynq.SkipRetry)
+}
+
+// expire records that the job missed its deadline (no call was made) and runs the
+// follow-ups: its image is released and its token.expired webhook enqueued.
+func (a applyAction) expire(ctx context.Context, p *tasks.ApplyPayload, log zerolog.Logger) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	changed, err := a.w.results.Expire(wctx, p.JobID, fmt.Sprintf(
+		"the job did not reach the upstream within its MaxWait (deadline %s); no call was made", tasks.FormatTime(p.Deadline)))
+	if errors.Is(err, results.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return deferFor(a.w.cfg.PausedDelay, "record expiry: %v", err)
+	}
+	if changed {
+		a.w.cfg.Metrics.ObserveFinished(string(tasks.StatusExpired), string(p.Priority), a.w.cfg.Now().Sub(p.CreatedAt))
+		log.Warn().Str("code", results.CodeDeadlineExceeded).Str("status", string(tasks.StatusExpired)).Msg("job final")
+	}
+	if p.ImageRef != "" {
+		if err := a.w.images.Release(wctx, p.ImageRef); err != nil {
+			log.Warn().Err(err).Msg("could not release the job's image; its TTL will delete it")
+		}
+	}
+	if a.w.cfg.Webhooks != nil {
+		a.w.enqueueWebhook(wctx, p.JobID, "webhook", a.w.cfg.Webhooks.TaskFor, log)
+	}
+	return nil
 }
 
 func (a applyAction) retrying(ctx context.Context, p *tasks.ApplyPayload, code, message string) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/metrics"
@@ -33,10 +34,18 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if ok, err := a.validate(ctx, p, log); !ok || err != nil {
 		return err
 	}
+	// A job past its deadline ends expired before it takes a slot; so does one whose
+	// deadline passes while it waits for one (the wait gives up, reserving nothing).
+	if !j.deadline.IsZero() && !w.cfg.Now().Before(j.deadline) {
+		return h.expire(ctx, p, j, log)
+	}
 	if paused, reason := w.watcher.Paused(); paused {
 		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
 	}
 	if err := a.inputs(ctx, p, log); err != nil {
+		if errors.Is(err, asynq.SkipRetry) { // failed for good before a call
+			_ = h.backlog.Served(context.WithoutCancel(ctx), j.lane)
+		}
 		return err
 	}
 
@@ -46,9 +55,28 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return a.fail(ctx, p, log, CodeNoBudget, nb.reason)
 	}
 	lim := b.limiters[a.name()]
-	res, err := w.waitSlot(ctx, lim, h.m, j.lane)
+	predicted := h.gauge.enter(j.lane, time.Now())
+	if !j.deadline.IsZero() && predicted > 0 && w.cfg.Now().Add(predicted).After(j.deadline) {
+		// The tasks ahead of it here take longer than it has left (slack.go).
+		h.gauge.leave(j.lane, false, time.Now())
+		return h.expire(ctx, p, j, log)
+	}
+	callBy := j.deadline // the last moment a call may leave so that it arrives in time
+	if !callBy.IsZero() {
+		callBy = callBy.Add(-deadlineMargin)
+	}
+	res, err := w.waitSlot(ctx, lim, h.m, j.lane, callBy)
+	h.gauge.leave(j.lane, err == nil, time.Now())
+	if errors.Is(err, errDeadline) {
+		return h.expire(ctx, p, j, log)
+	}
 	if err != nil {
 		return err
+	}
+	if !callBy.IsZero() && w.cfg.Now().After(callBy) {
+		// The slot came after the deadline (a late grant): it goes unused, which
+		// only undershoots the rate; the job never calls late.
+		return h.expire(ctx, p, j, log)
 	}
 	if paused, reason := w.watcher.Paused(); paused {
 		return deferFor(w.cfg.PausedDelay, "pipeline paused (%s)", reason)
@@ -64,6 +92,9 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	go func() {
 		n, err := a.begin(context.WithoutCancel(ctx), p)
 		marked <- mark{n, err}
+		if n == 1 { // the job's first slot: it has left the queue for good
+			_ = h.backlog.Served(context.WithoutCancel(ctx), j.lane)
+		}
 	}()
 	callCtx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
 	start := time.Now()
@@ -149,15 +180,44 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return fmt.Errorf("upstream %s: %s", code, message)
 }
 
+// expire ends job j, past its deadline, as expired (when its action has deadlines)
+// and counts it gone from its queue.
+func (h *handler[P, R]) expire(ctx context.Context, p P, j job, log zerolog.Logger) error {
+	e, ok := any(h.a).(expirer[P])
+	if !ok {
+		return deferFor(0, "deadline passed for an action without deadlines")
+	}
+	if err := e.expire(ctx, p, log); err != nil {
+		return err
+	}
+	_ = h.backlog.Served(context.WithoutCancel(ctx), j.lane)
+	return nil
+}
+
+// deadlineMargin is kept between a call's start and its job's deadline: the time the
+// request takes to reach the upstream, so that it arrives in time.
+const deadlineMargin = 10 * time.Millisecond
+
+// errDeadline is waitSlot's answer when the job's deadline passed before a slot could
+// be reserved: nothing was reserved.
+var errDeadline = errors.New("worker: the job's deadline passed before a slot")
+
 // waitSlot waits for a slot of lim, the budget of a task's action, and records the
 // wait in m, the action's metrics. A batch job that
 // cannot reserve one within Config.MaxSlotWait gives its worker back (a reserved slot
 // is always used), and every wait ends when shutdown begins: the job goes back to its
-// queue without spending an attempt.
-func (w *Worker) waitSlot(ctx context.Context, lim Limiter, m *metrics.Action, prio tasks.Priority) (ratelimit.Reservation, error) {
+// queue without spending an attempt. A job with a deadline (jobDeadline, zero: none)
+// reserves only a slot before it, or none (errDeadline).
+func (w *Worker) waitSlot(ctx context.Context, lim Limiter, m *metrics.Action, prio tasks.Priority, jobDeadline time.Time) (ratelimit.Reservation, error) {
 	lane, deadline := ratelimit.Interactive, time.Time{}
 	if prio == tasks.PriorityBatch {
 		lane, deadline = ratelimit.Batch, time.Now().Add(w.cfg.MaxSlotWait)
+	}
+	byJob := false
+	if !jobDeadline.IsZero() && (deadline.IsZero() || jobDeadline.Before(deadline)) {
+		// The worker's clock (Config.Now) set the deadline; the limiter waits on the
+		// real clock: convert through the time left.
+		deadline, byJob = time.Now().Add(jobDeadline.Sub(w.cfg.Now())), true
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -173,6 +233,8 @@ func (w *Worker) waitSlot(ctx context.Context, lim Limiter, m *metrics.Action, p
 		return res, deferFor(0, "shutting down")
 	case ctx.Err() != nil:
 		return res, deferFor(0, "task context ended while waiting for a slot: %v", ctx.Err())
+	case errors.Is(err, ratelimit.ErrNoSlot) && byJob:
+		return res, errDeadline
 	case errors.Is(err, ratelimit.ErrNoSlot):
 		return res, deferFor(0, "no rate slot within %v", w.cfg.MaxSlotWait)
 	}

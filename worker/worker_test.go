@@ -70,9 +70,27 @@ func (f *fakeUpstream) count(u string) int {
 }
 
 // freeLimiter grants every slot at once and counts penalties.
-type freeLimiter struct{ penalties atomic.Int32 }
+// With full set, it has no slot: a wait gives up at its deadline (ErrNoSlot, nothing
+// reserved), as ratelimit.Limiter does.
+type freeLimiter struct {
+	penalties, grants atomic.Int32
+	full              atomic.Bool
+}
 
-func (l *freeLimiter) WaitBefore(ctx context.Context, lane ratelimit.Lane, _ time.Time) (ratelimit.Reservation, error) {
+func (l *freeLimiter) WaitBefore(ctx context.Context, lane ratelimit.Lane, deadline time.Time) (ratelimit.Reservation, error) {
+	if l.full.Load() {
+		var expired <-chan time.Time
+		if !deadline.IsZero() {
+			expired = time.After(time.Until(deadline))
+		}
+		select {
+		case <-expired:
+			return ratelimit.Reservation{}, ratelimit.ErrNoSlot
+		case <-ctx.Done():
+			return ratelimit.Reservation{}, ctx.Err()
+		}
+	}
+	l.grants.Add(1)
 	return ratelimit.Reservation{Lane: lane}, ctx.Err()
 }
 func (l *freeLimiter) Observe(ratelimit.Reservation, time.Time) {}

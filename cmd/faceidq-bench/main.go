@@ -35,7 +35,11 @@ func run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("faceidq-bench", flag.ContinueOnError)
 	workers := fs.String("workers", "1,3,8", "worker process counts")
 	modes := fs.String("modes", strings.Join(bench.Modes, ","), "what to measure: faceidq, redis_rate (asynq + a shared GCRA limiter), asynq-wiki (asynq's wiki recipe; alias asynq)")
-	profiles := fs.String("profiles", "steady,varying", "latency profiles: steady (30ms), varying (30±20ms)")
+	profiles := fs.String("profiles", "steady,varying", "latency profiles: steady (30ms), varying (30±20ms); burst: goodput and wasted calls of a burst with deadlines vs without, and the ETA error over a backlog (first -workers count)")
+	burstJobs := fs.Int("burst-jobs", 3000, "burst profile: interactive jobs arriving over -burst-over")
+	burstOver := fs.Duration("burst-over", 10*time.Second, "burst profile: the time they arrive over")
+	burstMaxWait := fs.Duration("burst-max-wait", 30*time.Second, "burst profile: their MaxWait")
+	etaJobs := fs.Int("eta-jobs", 5000, "burst profile: the backlog whose EstimatedStartAt is checked")
 	duration := fs.Duration("duration", 60*time.Second, "measured time per scenario")
 	warmup := fs.Duration("warmup", 5*time.Second, "unmeasured time before it")
 	backlog := fs.Int("backlog", 5000, "batch jobs pending at the start of each scenario")
@@ -70,6 +74,7 @@ func run(ctx context.Context, args []string) int {
 		Duration: *duration, Warmup: *warmup, Backlog: *backlog, InteractiveEvery: *every, Rate: 20,
 		Concurrency: *concurrency, FaceidqBin: *bin, Self: self, Dir: dir, Log: os.Stderr, WebhookDelay: *webhookDelay,
 		ApplyGet: *applyGet, GetLane: tasks.PriorityBatch,
+		Burst: bench.BurstOptions{Jobs: *burstJobs, Over: *burstOver, MaxWait: *burstMaxWait, ETAJobs: *etaJobs},
 	}
 	if *getLane == "interactive" {
 		o.GetLane = tasks.PriorityInteractive

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -74,6 +75,7 @@ type enqueueOpts struct {
 	redisURL, region, resultTTL, webhookSecret, allow    *option
 	redirectURL, extra, ruleID, priority, callback, conf *option
 	image, idemKey, wait, file                           *option
+	maxWait                                              *option
 	batch, linkTTL, weight                               *option // with --file
 	links, noWait                                        *bool   // with --file
 	fetchResult                                          *bool
@@ -96,6 +98,7 @@ func enqueueFlags() (*flags, *enqueueOpts) {
 	o.image = f.opt("image", "", "", "file holding the photo to compare (JPEG or PNG bytes; - reads stdin)")
 	o.idemKey = f.opt("idempotency-key", "", "", "Idempotency-Key: enqueueing again with it returns the same job")
 	o.wait = f.opt("wait", "", "0s", "wait this long for the job to be final before printing it")
+	o.maxWait = f.opt("max-wait", "", "", "MaxWait: the job's deadline, whole seconds or a duration such as 30s or 5m; not at the upstream by then, it ends expired with no call (default the lane's)")
 	o.file = f.opt("file", "", "", "import a campaign from a CSV (.csv) or NDJSON file, then feed it and draw its progress until it is done")
 	o.batch = f.opt("batch", "", "", "with --file: the campaign's name (an existing one is resumed without duplicates) or BatchId (default <file name>@<digest of the file>)")
 	o.links = f.boolFlag("links", "with --file: make a start link per row instead of a job; the token is minted when the person opens it")
@@ -186,7 +189,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 func flagName(fe *faceid.FieldError) string {
 	flags := map[string]string{"RedirectURL": "--redirect-url", "Extra": "--extra", "RuleId": "--rule-id",
 		"Priority": "--priority", "CallbackURL": "--callback-url", "CompareImageBase64": "--image",
-		"Region": "--region", "Idempotency-Key": "--idempotency-key"}
+		"Region": "--region", "Idempotency-Key": "--idempotency-key", "MaxWait": "--max-wait"}
 	top, _, _ := strings.Cut(fe.Field, ".")
 	if fl, ok := flags[top]; ok {
 		return fmt.Sprintf("%s (%s): %s", fl, fe.Field, fe.Reason)
@@ -220,6 +223,20 @@ func (o *enqueueOpts) request(e *env) (*tasks.TokenRequest, error) {
 		return &v
 	}
 	req.RedirectURL, req.Extra, req.RuleId = str(o.redirectURL), str(o.extra), str(o.ruleID)
+	if o.maxWait.set() {
+		n, err := strconv.Atoi(o.maxWait.value)
+		if err != nil {
+			d, derr := time.ParseDuration(o.maxWait.value)
+			if derr != nil || d%time.Second != 0 || d < time.Second {
+				return nil, o.maxWait.bad("not a whole number of seconds such as 30, 30s or 5m")
+			}
+			n = int(d / time.Second)
+		}
+		if n < 1 {
+			return nil, o.maxWait.bad("not a whole number of seconds such as 30, 30s or 5m")
+		}
+		req.MaxWait = n
+	}
 	if req.RedirectURL == nil {
 		return nil, usagef("--redirect-url is required (or --file to import a campaign)")
 	}

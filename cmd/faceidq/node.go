@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/backlog"
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/httpapi"
@@ -26,6 +27,7 @@ import (
 	"github.com/faceidq/faceidq/internal/simulator"
 	"github.com/faceidq/faceidq/internal/webhook"
 	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
 	"github.com/faceidq/faceidq/worker"
 )
 
@@ -43,6 +45,8 @@ type nodeOpts struct {
 	embeddedRedis, simulatorSeed              *option // serve
 	verifySweep, verifyKeepOCR                *option // serve, worker
 	verifyConcurrency                         *option // serve, worker
+	interactiveMaxWait, batchMaxWait          *option // serve, api
+	maxInteractiveWait                        *option // serve, api
 }
 
 func nodeFlags(mode string) (*flags, *nodeOpts) {
@@ -58,6 +62,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 			"loopback address of the embedded Redis (REDIS_URL unset); other faceidq commands reach it with REDIS_URL=redis://<address>/0, logged at start (the default falls back to a free port when taken)")
 		o.simulatorSeed = f.opt("simulator-seed", "FACEIDQ_SIMULATOR_SEED", "", "seed of the embedded simulator's random choices (its BizTokens), to repeat a run (default: random, logged at start)")
 	}
+	o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker (the API's estimates assume it)").as("number")
 	if mode != "api" {
 		fallback := "none: embedded simulator"
 		if mode == "worker" {
@@ -68,7 +73,6 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 		o.credentials = f.opt("credentials", "FACEIDQ_CREDENTIALS", "", "path of a JSON file (mode 0600) of several credential sets used as one pool, instead of TENCENTCLOUD_SECRET_ID/KEY: "+
 			`[{"SecretId":"AKID…","SecretKey":"…" or "SecretKeyFile":"/path","Endpoint":"…","Regions":["ap-singapore"]}]; each set is a budget of FACEIDQ_RATE per action (default none)`)
 		o.endpoint = f.opt("endpoint", "FACEIDQ_ENDPOINT", "", "upstream host, or URL with scheme such as http://127.0.0.1:9000 (default "+faceid.DefaultEndpoint+")")
-		o.rate = f.opt("rate", "FACEIDQ_RATE", "20", "global upstream calls per second, shared by every worker").as("number")
 		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
 		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs (Apply calls) handled at once by this process, in each lane")
 		o.verifyConcurrency = f.opt("verify-concurrency", "FACEIDQ_VERIFY_CONCURRENCY", "32", "verification fetches (Get calls) handled at once by this process in each lane, in slots apart from the token jobs'")
@@ -79,6 +83,9 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 	if mode != "worker" {
 		o.listen = f.opt("listen", "FACEIDQ_LISTEN", "127.0.0.1:8080", "HTTP API listen address")
 		o.publicURL = f.opt("public-url", "FACEIDQ_PUBLIC_URL", "", "base URL of campaign start links (<url>/v1/start/<LinkId>), as end users reach the API, e.g. https://kyc.example.com (default http://<listen address>)")
+		o.interactiveMaxWait = f.opt("interactive-max-wait", "FACEIDQ_INTERACTIVE_MAX_WAIT", "", "MaxWait of an interactive job that names none: not at the upstream by then, it ends expired with no call (default none)")
+		o.batchMaxWait = f.opt("batch-max-wait", "FACEIDQ_BATCH_MAX_WAIT", "", "MaxWait of a batch job that names none (default none)")
+		o.maxInteractiveWait = f.opt("max-interactive-wait", "FACEIDQ_MAX_INTERACTIVE_WAIT", "", "admission control: a new interactive job whose estimated start is further away is answered 503 with Retry-After, nothing enqueued (default none: accept every request)")
 		o.ackReplicas = f.opt("ack-replicas", "FACEIDQ_ACK_REPLICAS", "0", "replicas that must confirm a job (Redis WAIT) before it is acknowledged; 503 when they do not within 1s (not on Redis Cluster)")
 	}
 	o.region = f.opt("region", "FACEIDQ_REGION", faceid.DefaultRegion, "default region of a job")
@@ -113,11 +120,14 @@ type nodeConfig struct {
 	secrets       []webhook.Secret
 	allow         webhook.Policy
 	resultTTL     time.Duration
-	concurrency   int
-	verifyConc    int // Get calls at once (worker.Config.VerifyConcurrency)
-	callTimeout   time.Duration
-	verifySweep   time.Duration
-	verifyKeepOCR bool
+	// interactiveMaxWait, batchMaxWait: a lane's default MaxWait; maxInteractiveWait:
+	// admission control. 0: none.
+	interactiveMaxWait, batchMaxWait, maxInteractiveWait time.Duration
+	concurrency                                          int
+	verifyConc                                           int // Get calls at once (worker.Config.VerifyConcurrency)
+	callTimeout                                          time.Duration
+	verifySweep                                          time.Duration
+	verifyKeepOCR                                        bool
 }
 
 func (c *nodeConfig) runsAPI() bool    { return c.mode != "worker" }
@@ -193,6 +203,23 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 		if c.ackReplicas, err = strconv.Atoi(o.ackReplicas.value); err != nil || c.ackReplicas < 0 {
 			return nil, o.ackReplicas.bad("not a whole number of replicas (0: do not wait)")
 		}
+		for _, w := range []struct {
+			o *option
+			d *time.Duration
+		}{{o.interactiveMaxWait, &c.interactiveMaxWait}, {o.batchMaxWait, &c.batchMaxWait}, {o.maxInteractiveWait, &c.maxInteractiveWait}} {
+			if !w.o.set() {
+				continue
+			}
+			if *w.d, err = w.o.duration(); err != nil {
+				return nil, err
+			}
+			if w.o != o.maxInteractiveWait && (*w.d < time.Second || *w.d > tasks.MaxMaxWait) {
+				return nil, w.o.bad("not a duration from 1s to 168h")
+			}
+		}
+	}
+	if c.rate, err = o.rate.positiveFloat(); err != nil {
+		return nil, err
 	}
 	if o.secretID == nil {
 		return c, nil
@@ -201,9 +228,6 @@ func loadNodeConfig(mode string, args []string, getenv func(string) string, e *e
 		if c.metricsListen, err = o.metricsListen.address(); err != nil {
 			return nil, err
 		}
-	}
-	if c.rate, err = o.rate.positiveFloat(); err != nil {
-		return nil, err
 	}
 	if c.concurrency, err = o.concurrency.positiveInt(); err != nil {
 		return nil, err
@@ -507,7 +531,12 @@ func newWorker(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *
 
 // newAPI returns the API and its producer (closed by the caller after the API).
 func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *metrics.Metrics, publicURL string, hosts []string) (*httpapi.API, *producer.Producer, error) {
-	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region, AckReplicas: c.ackReplicas, ReturnBase: publicURL}
+	bl, err := backlog.New(backlog.Config{Redis: rdb, Rate: c.rate})
+	if err != nil {
+		return nil, nil, err
+	}
+	pcfg := producer.Config{Redis: rdb, ResultTTL: c.resultTTL, DefaultRegion: c.region, AckReplicas: c.ackReplicas, ReturnBase: publicURL,
+		InteractiveMaxWait: c.interactiveMaxWait, BatchMaxWait: c.batchMaxWait, Backlog: bl}
 	if len(c.secrets) > 0 {
 		policy := c.allow
 		pcfg.CheckCallbackURL = func(ctx context.Context, url string) error { return webhook.ValidateURL(ctx, url, policy) }
@@ -532,7 +561,7 @@ func newAPI(c *nodeConfig, log zerolog.Logger, rdb redis.UniversalClient, m *met
 		return fail(err)
 	}
 	api, err := httpapi.New(httpapi.Config{Producer: p, Redis: rdb, Tokens: c.tokens, Metrics: m, Logger: &alog,
-		Hosts: hosts, Waiter: w, OwnWaiter: true, Campaigns: cm})
+		Hosts: hosts, Waiter: w, OwnWaiter: true, Campaigns: cm, MaxInteractiveWait: c.maxInteractiveWait})
 	if err != nil {
 		_ = w.Close()
 		return fail(err)

@@ -77,7 +77,8 @@ func ParseModes(s string) ([]string, error) {
 type Options struct {
 	Workers          []int          // worker process counts, e.g. 1, 3, 8
 	Modes            []string       // of Modes (see ParseModes)
-	Profiles         []string       // keys of Profiles
+	Profiles         []string       // keys of Profiles, and "burst" for the burst profile (burst.go)
+	Burst            BurstOptions   // the burst profile's shape
 	Duration         time.Duration  // measured time per scenario
 	Warmup           time.Duration  // unmeasured time before it
 	Backlog          int            // batch jobs pending at the start
@@ -182,8 +183,28 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		writeActionsTable(out, o, rows)
 		return nil
 	}
-	var rows []Row
+	var latency []string
+	burst := false
 	for _, prof := range o.Profiles {
+		if prof == "burst" {
+			burst = true
+			continue
+		}
+		latency = append(latency, prof)
+	}
+	if burst {
+		n := o.Workers[0]
+		rows, eta, err := env.burst(ctx, n, o.Burst)
+		if err != nil {
+			return err
+		}
+		writeBurstTable(out, o.Burst, n, rows, eta)
+		if len(latency) == 0 {
+			return nil
+		}
+	}
+	var rows []Row
+	for _, prof := range latency {
 		p, ok := Profiles[prof]
 		if !ok {
 			return fmt.Errorf("bench: unknown profile %q", prof)

@@ -26,6 +26,7 @@ type probe struct {
 	rng      *rand.Rand
 	arrivals []arrival
 	firstI   map[string]time.Duration // interactive Extra → wait to first arrival
+	firstK   map[string]time.Time     // "bench:k:<n>" Extra → first arrival (burst.go)
 }
 
 type arrival struct {
@@ -34,7 +35,7 @@ type arrival struct {
 }
 
 func newProbe(next http.Handler) *probe {
-	return &probe{next: next, rng: rand.New(rand.NewPCG(7, 7)), firstI: map[string]time.Duration{}}
+	return &probe{next: next, rng: rand.New(rand.NewPCG(7, 7)), firstI: map[string]time.Duration{}, firstK: map[string]time.Time{}}
 }
 
 func (p *probe) setInbound(mean, jitter time.Duration) {
@@ -48,6 +49,7 @@ func (p *probe) reset() {
 	defer p.mu.Unlock()
 	p.arrivals = p.arrivals[:0]
 	p.firstI = map[string]time.Duration{}
+	p.firstK = map[string]time.Time{}
 }
 
 func (p *probe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +79,11 @@ func (p *probe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.arrivals = append(p.arrivals, arrival{at: at, ok: ok})
+	if strings.HasPrefix(in.Extra, "bench:k:") {
+		if _, seen := p.firstK[in.Extra]; !seen {
+			p.firstK[in.Extra] = at
+		}
+	}
 	if rest, found := strings.CutPrefix(in.Extra, "bench:i:"); found {
 		if _, seen := p.firstI[in.Extra]; !seen {
 			if ns, err := strconv.ParseInt(rest, 10, 64); err == nil {
@@ -84,6 +91,14 @@ func (p *probe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// firstArrival returns the first upstream arrival of the job whose Extra is extra.
+func (p *probe) firstArrival(extra string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.firstK[extra]
+	return at, ok
 }
 
 // okBetween counts successful arrivals in [from, to).

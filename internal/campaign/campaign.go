@@ -147,6 +147,10 @@ type Config struct {
 	TokenMargin time.Duration
 	// MintTimeout bounds how long opening a link waits for its token. Defaults to 20s.
 	MintTimeout time.Duration
+	// MintMaxWait is the MaxWait of the job minting a link's token: the person is
+	// waiting on the redirect, so a job that cannot start soon expires instead of
+	// minting a token nobody collects. Defaults to 60s.
+	MintMaxWait time.Duration
 	// Mint submits the interactive job that mints a link's token and returns it (final
 	// or not; Start waits for it to be final). The same idempotency key must return
 	// the same job. Defaults to MintWithProducer(Producer).
@@ -170,6 +174,7 @@ func (c Config) withDefaults() Config {
 	c.LinkTTL = cmp.Or(c.LinkTTL, 30*24*time.Hour)
 	c.TokenMargin = cmp.Or(c.TokenMargin, 2*time.Minute)
 	c.MintTimeout = cmp.Or(c.MintTimeout, 20*time.Second)
+	c.MintMaxWait = cmp.Or(c.MintMaxWait, time.Minute)
 	if c.Mint == nil && c.Producer != nil {
 		c.Mint = MintWithProducer(c.Producer)
 	}
@@ -185,7 +190,7 @@ func (c Config) validate() error {
 		return errors.New("campaign: Config.Redis is required")
 	case c.Producer == nil:
 		return errors.New("campaign: Config.Producer is required")
-	case c.ImageTTL < 0 || c.LinkTTL < 0 || c.TokenMargin < 0 || c.MintTimeout < 0:
+	case c.ImageTTL < 0 || c.LinkTTL < 0 || c.TokenMargin < 0 || c.MintTimeout < 0 || c.MintMaxWait < 0:
 		return errors.New("campaign: durations in Config must not be negative")
 	}
 	return nil

@@ -155,6 +155,8 @@ func (m *Manager) cancelJob(ctx context.Context, jobID string) (canceled, runnin
 		return false, false, fmt.Errorf("campaign: cancel %s: %w", jobID, err)
 	}
 	if out == results.Canceled && fedAs != "" {
+		// A fed job held a place in the batch queue (internal/backlog): it is gone.
+		_ = m.producer.Backlog().Served(ctx, tasks.PriorityBatch)
 		// The image of a deleted task is released here; that of a task a worker
 		// holds is left to its TTL (the worker may release it too).
 		if _, _, ref := parseInflight(fedAs); ref != "" && deleted {

@@ -247,6 +247,9 @@ func (m *Manager) Start(ctx context.Context, linkID string) (*tasks.Job, error) 
 		}
 		req.Priority = tasks.PriorityInteractive
 		req.FetchResult = true // a start link's person is followed to their result
+		if req.MaxWait == 0 {
+			req.MaxWait = max(1, int(m.cfg.MintMaxWait/time.Second))
+		}
 		job, err := m.cfg.Mint(ctx, &req, "link:"+linkID+":"+gen)
 		if err != nil {
 			if ctx.Err() != nil {

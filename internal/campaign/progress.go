@@ -64,7 +64,8 @@ func (p *Progress) Remaining() int {
 
 // Finished is the number of jobs that are final (or expired).
 func (p *Progress) Finished() int {
-	return p.Counts[string(tasks.StatusSucceeded)] + p.Counts[string(tasks.StatusFailed)] + p.Counts[string(tasks.StatusCanceled)] + p.Expired
+	return p.Counts[string(tasks.StatusSucceeded)] + p.Counts[string(tasks.StatusFailed)] + p.Counts[string(tasks.StatusCanceled)] +
+		p.Counts[string(tasks.StatusExpired)] + p.Expired
 }
 
 // Status returns campaign batchID's progress. It reads the state of every job (in
@@ -237,9 +238,9 @@ func (p *Progress) Bar(width int) string {
 	if p.State != StateActive && p.State != StateDone {
 		state = " " + strings.ToUpper(string(p.State))
 	}
-	return fmt.Sprintf("[%s] %5.1f%% %d/%d | ok %d failed %d canceled %d | running %d retrying %d queued %d | %s | ETA %s%s",
+	return fmt.Sprintf("[%s] %5.1f%% %d/%d | ok %d failed %d canceled %d expired %d | running %d retrying %d queued %d | %s | ETA %s%s",
 		bar, frac*100, p.Finished(), p.Total,
-		c[string(tasks.StatusSucceeded)], c[string(tasks.StatusFailed)], c[string(tasks.StatusCanceled)],
+		c[string(tasks.StatusSucceeded)], c[string(tasks.StatusFailed)], c[string(tasks.StatusCanceled)], c[string(tasks.StatusExpired)],
 		c[string(tasks.StatusRunning)], c[string(tasks.StatusRetrying)], c[string(tasks.StatusQueued)],
 		formatRate(p.Rate), formatETA(p.ETA), state)
 }
@@ -255,9 +256,9 @@ func (p *Progress) Line() string {
 		frac = float64(p.Finished()) / float64(p.Total) * 100
 	}
 	c := p.Counts
-	return fmt.Sprintf("%s campaign %s (%s) %s: %d/%d final (%.1f%%): succeeded %d, failed %d, canceled %d, running %d, retrying %d, queued %d; %s; ETA %s",
+	return fmt.Sprintf("%s campaign %s (%s) %s: %d/%d final (%.1f%%): succeeded %d, failed %d, canceled %d, expired %d, running %d, retrying %d, queued %d; %s; ETA %s",
 		tasks.FormatTime(p.At), p.Name, p.BatchId, p.State, p.Finished(), p.Total, frac,
-		c[string(tasks.StatusSucceeded)], c[string(tasks.StatusFailed)], c[string(tasks.StatusCanceled)],
+		c[string(tasks.StatusSucceeded)], c[string(tasks.StatusFailed)], c[string(tasks.StatusCanceled)], c[string(tasks.StatusExpired)],
 		c[string(tasks.StatusRunning)], c[string(tasks.StatusRetrying)], c[string(tasks.StatusQueued)],
 		formatRate(p.Rate), formatETA(p.ETA))
 }

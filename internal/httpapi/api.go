@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/faceidq/faceidq/internal/backlog"
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/jobwait"
 	"github.com/faceidq/faceidq/internal/metrics"
@@ -89,6 +90,14 @@ type Config struct {
 	// MaxRejected is how many rejected lines a POST /v1/batches answer lists (all are
 	// counted in RejectedCount). Defaults to DefaultMaxRejected (10,000).
 	MaxRejected int
+	// Backlog estimates the Position and EstimatedStartAt of a job that is not final.
+	// Defaults to Producer.Backlog().
+	Backlog *backlog.Backlog
+	// MaxInteractiveWait is admission control (FACEIDQ_MAX_INTERACTIVE_WAIT): a new
+	// interactive job whose estimated start is further away is refused with a 503
+	// and Retry-After, nothing enqueued. Needs Backlog. Defaults to 0: every request
+	// is accepted.
+	MaxInteractiveWait time.Duration
 	// LongRequestTimeout is the read and write deadline of the campaign routes that
 	// stream a whole campaign (POST /v1/batches, GET /v1/batches/{BatchId}/results),
 	// which NewServer's timeouts would cut. It is set once the caller is
@@ -108,6 +117,9 @@ func (c Config) withDefaults(full bool) (Config, error) {
 	}
 	if c.Switch == nil {
 		c.Switch = pipeline.New(c.Redis)
+	}
+	if c.Backlog == nil && c.Producer != nil {
+		c.Backlog = c.Producer.Backlog()
 	}
 	for i, t := range c.Tokens {
 		if t == "" {
@@ -337,6 +349,10 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	if err := a.admit(r.Context(), req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	job, created, err := a.cfg.Producer.Submit(r.Context(), req, producer.Options{IdempotencyKey: idem})
 	if err != nil {
 		a.writeError(w, r, err)
@@ -346,6 +362,23 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		a.cfg.Metrics.ObserveSubmitted(string(job.Priority))
 	}
 	a.answerJob(w, r, job, wait, waitGiven, true)
+}
+
+// admit is admission control: with MaxInteractiveWait, a new interactive job whose
+// estimated start is further away is refused. Without an estimate (paused) or on a
+// Redis error, it is accepted: the default is to accept.
+func (a *API) admit(ctx context.Context, req *tasks.TokenRequest) error {
+	if a.cfg.MaxInteractiveWait <= 0 || a.cfg.Backlog == nil || req.Priority == tasks.PriorityBatch {
+		return nil
+	}
+	e, err := a.cfg.Backlog.Estimate(ctx, tasks.PriorityInteractive, 0)
+	if err != nil || e.StartAt == nil {
+		return nil
+	}
+	if wait := e.Wait(time.Now()); wait > a.cfg.MaxInteractiveWait {
+		return waitTooLong(wait, a.cfg.MaxInteractiveWait, *e.StartAt)
+	}
+	return nil
 }
 
 // idempotencyKey returns the Idempotency-Key header ("" when absent or empty).
@@ -401,9 +434,18 @@ func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, 
 		}
 		job = j
 	}
+	if a.cfg.Backlog != nil && !job.Status.Final() {
+		_ = a.cfg.Backlog.Fill(r.Context(), job) // no estimate: Position 0, EstimatedStartAt null
+	}
 	status := http.StatusOK
 	if post && !job.Status.Final() {
 		status = http.StatusAccepted
+		// Poll again when the job should have started; while paused, in 5 s.
+		wait := 5 * time.Second
+		if job.EstimatedStartAt != nil {
+			wait = time.Until(*job.EstimatedStartAt)
+		}
+		w.Header().Set("Retry-After", retryAfter(wait))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, job)

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/producer"
+	"github.com/faceidq/faceidq/tasks"
 )
 
 // Error codes of the envelope beyond the faceid.FieldError codes (MissingParameter,
@@ -28,7 +30,24 @@ const (
 	CodeUnsupportedMedia = "UnsupportedMediaType"
 	CodeHostNotAllowed   = "AuthFailure.HostNotAllowed"
 	CodeInternal         = "InternalError"
+	// CodeWaitTooLong answers a new interactive job refused by admission control
+	// (FACEIDQ_MAX_INTERACTIVE_WAIT): its estimated start is too far away.
+	CodeWaitTooLong = "LimitExceeded.EstimatedWait"
 )
+
+// retryAfter is the Retry-After of a wait d: whole seconds, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
+}
+
+// waitTooLong is the answer of admission control: the job would start after wait,
+// beyond limit; nothing was enqueued.
+func waitTooLong(wait, limit time.Duration, startAt time.Time) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: CodeWaitTooLong,
+		message: fmt.Sprintf("a new interactive job would start in about %s (EstimatedStartAt %s), beyond this server's %s (FACEIDQ_MAX_INTERACTIVE_WAIT); nothing was enqueued: retry after Retry-After",
+			wait.Round(time.Second), tasks.FormatTime(startAt), limit),
+		header: http.Header{"Retry-After": {retryAfter(wait)}}}
+}
 
 // Envelope is the body of every error answer:
 // {"Error":{"Code":…,"Message":…},"RequestId":…}.

@@ -120,3 +120,16 @@ const UpstreamDown = Prefix + "upstream:down"
 // Acks is a counter the producer increments on the connection of its WAIT for
 // replicas (producer.Config.AckReplicas): WAIT confirms that connection's writes.
 const Acks = Prefix + "acks"
+
+// BacklogTickets counts the jobs that entered lane's queue of upstream action: a job's
+// ticket is the value its increment returned (internal/backlog). An action's four
+// counters share a hash tag, so that one MGET reads them on Redis Cluster.
+func BacklogTickets(action, lane string) string {
+	return Prefix + "{backlog:" + action + "}:" + lane + ":tickets"
+}
+
+// BacklogServed counts the jobs that left lane's queue of upstream action for good
+// (reached the upstream's slot, expired, or were dropped before a call).
+func BacklogServed(action, lane string) string {
+	return Prefix + "{backlog:" + action + "}:" + lane + ":served"
+}

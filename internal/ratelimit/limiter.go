@@ -165,19 +165,19 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // call runs the script once for an operation that holds no provisional slot.
 func (l *Limiter) call(ctx context.Context, op string, lane Lane, reservedAt int64) (reply, error) {
-	return l.run(ctx, op, lane, reservedAt, "", 0)
+	return l.run(ctx, op, lane, reservedAt, "", 0, l.cfg.MaxAhead)
 }
 
 // run runs the script once; token and claimAhead are those of a batch reservation
-// ("r") or claim ("c").
-func (l *Limiter) run(ctx context.Context, op string, lane Lane, reservedAt int64, token string, claimAhead time.Duration) (reply, error) {
+// ("r") or claim ("c"), ahead replaces Config.MaxAhead (a caller with a deadline).
+func (l *Limiter) run(ctx context.Context, op string, lane Lane, reservedAt int64, token string, claimAhead, ahead time.Duration) (reply, error) {
 	omin, omax := int64(-1), int64(-1)
 	if lo, hi, ok := l.obs.bounds(); ok {
 		omin, omax = us(lo), us(hi)
 	}
 	c := l.cfg
 	args := []any{
-		op, int(lane), ftoa(c.Rate), us(c.MaxAhead), omin, omax,
+		op, int(lane), ftoa(c.Rate), us(ahead), omin, omax,
 		us(c.InitialSpread), us(c.MinSpread), us(c.MaxSpread),
 		ftoa(c.Recovery), ftoa(c.Decrease), ftoa(c.MinFactor), reservedAt,
 		keyTTL.Milliseconds(), us(spreadEpoch), us(MaxAheadLimit + time.Second), ftoa(c.BatchAhead),
@@ -228,11 +228,22 @@ func (l *Limiter) noteClaim(d time.Duration) {
 // reserve asks for a slot once, without waiting. A batch slot due later than the claim
 // lead is provisional, held under the reply's token.
 func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
+	return l.reserveBefore(ctx, lane, time.Time{})
+}
+
+// reserveBefore is reserve for a caller with a deadline (zero: none): an interactive
+// slot may reach no further than it, so that a slot is never reserved for a caller
+// that cannot use it.
+func (l *Limiter) reserveBefore(ctx context.Context, lane Lane, deadline time.Time) (reply, error) {
+	ahead := l.cfg.MaxAhead
+	if !deadline.IsZero() {
+		ahead = max(0, min(ahead, time.Until(deadline)))
+	}
 	var token string
 	if lane == Batch {
 		token = newToken()
 	}
-	r, err := l.run(ctx, "r", lane, 0, token, l.claimLead())
+	r, err := l.run(ctx, "r", lane, 0, token, l.claimLead(), ahead)
 	if err != nil {
 		return reply{}, fmt.Errorf("ratelimit: reserve %s slot: %w", lane, err)
 	}
@@ -248,7 +259,7 @@ func (l *Limiter) reserve(ctx context.Context, lane Lane) (reply, error) {
 // claim asks once to confirm the provisional slot held under token. It confirms a slot
 // due within twice the claim lead (the claim is sent one lead before the slot).
 func (l *Limiter) claim(ctx context.Context, token string) (reply, error) {
-	r, err := l.run(ctx, "c", Batch, 0, token, 2*l.claimLead())
+	r, err := l.run(ctx, "c", Batch, 0, token, 2*l.claimLead(), l.cfg.MaxAhead)
 	if err != nil {
 		return reply{}, fmt.Errorf("ratelimit: claim batch slot: %w", err)
 	}
@@ -360,7 +371,7 @@ func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time)
 	defer release()
 
 	for {
-		r, err := l.reserve(ctx, lane)
+		r, err := l.reserveBefore(ctx, lane, deadline)
 		if err != nil {
 			if ctx.Err() != nil {
 				return canceled("slot")

@@ -73,6 +73,8 @@ type NewRecord struct {
 	// Status is the initial state. Defaults to tasks.StatusQueued.
 	Status    tasks.Status
 	CreatedAt time.Time
+	// Deadline is when the job expires unless it reached the upstream (zero: never).
+	Deadline time.Time
 }
 
 // CreateCmd queues the command that creates rec's record on pipe, so that producers
@@ -109,6 +111,9 @@ func (s *Store) CreateCmd(ctx context.Context, pipe redis.Pipeliner, rec NewReco
 	}
 	if rec.CallbackURL != "" {
 		fields = append(fields, tasks.FieldCallbackURL, rec.CallbackURL, tasks.FieldWebhookStatus, "pending")
+	}
+	if !rec.Deadline.IsZero() {
+		fields = append(fields, tasks.FieldDeadline, tasks.FormatTime(rec.Deadline))
 	}
 	return pipe.HSet(ctx, keys.Result(rec.JobID), fields...)
 }
@@ -178,7 +183,7 @@ func (s *Store) Status(ctx context.Context, jobID string) (tasks.Status, error) 
 var transition = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'Status')
 if not st then return -1 end
-if st == 'succeeded' or st == 'failed' or st == 'canceled' then return -2 end
+if st == 'succeeded' or st == 'failed' or st == 'canceled' or st == 'expired' then return -2 end
 local n
 if ARGV[1] == '1' then
   n = redis.call('HINCRBY', KEYS[1], 'Attempts', 1)
@@ -237,7 +242,7 @@ func (s *Store) MarkQueued(ctx context.Context, jobID string) error {
 
 // Final is the outcome of a job.
 type Final struct {
-	Status          tasks.Status // succeeded, failed or canceled
+	Status          tasks.Status // succeeded, failed, canceled or expired
 	BizToken        string
 	VerificationURL string
 	ExpiresAt       time.Time
@@ -260,7 +265,7 @@ type Final struct {
 var finish = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'Status')
 if not st then return -1 end
-if st == 'succeeded' or st == 'failed' or st == 'canceled' then return 0 end
+if st == 'succeeded' or st == 'failed' or st == 'canceled' or st == 'expired' then return 0 end
 if ARGV[4] == '1' and st == 'running' then return 2 end
 redis.call('HDEL', KEYS[1], 'BizToken', 'VerificationURL', 'ExpiresAt', 'ErrorCode', 'ErrorMessage', 'RequestId')
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
@@ -274,6 +279,22 @@ return 1
 // already (a duplicate run), and ErrNotFound when the record is missing.
 func (s *Store) Finish(ctx context.Context, jobID string, f Final) (changed bool, err error) {
 	n, err := s.finish(ctx, jobID, f, false)
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// CodeDeadlineExceeded is the ErrorCode of a job that expired before it reached the
+// upstream.
+const CodeDeadlineExceeded = "FailedOperation.DeadlineExceeded"
+
+// Expire makes job jobID final with status expired, as Finish does. Only the worker
+// that holds the job's task calls it, before any call of that run (a job left running
+// by a crashed run expires too). It returns changed=false when the job was final
+// already.
+func (s *Store) Expire(ctx context.Context, jobID, reason string) (changed bool, err error) {
+	n, err := s.finish(ctx, jobID, Final{Status: tasks.StatusExpired, ErrorCode: CodeDeadlineExceeded, ErrorMessage: reason}, false)
 	if err != nil {
 		return false, err
 	}

@@ -21,6 +21,9 @@ const (
 	// EventTokenFailed announces a job that failed for good, or was canceled
 	// (data.Status says which).
 	EventTokenFailed = "token.failed"
+	// EventTokenExpired announces a job that did not reach the upstream within its
+	// MaxWait (no call was made for it).
+	EventTokenExpired = "token.expired"
 )
 
 // TaskTimeout is the asynq timeout of a delivery task: long enough for one request
@@ -64,7 +67,7 @@ func decodePayload(b []byte) (*payload, error) {
 		return nil, errors.New("webhook: decode payload: bad id")
 	case !tasks.ValidID("j_", p.JobID):
 		return nil, errors.New("webhook: decode payload: bad job_id")
-	case p.Type != EventTokenSucceeded && p.Type != EventTokenFailed && p.Type != EventVerificationCompleted:
+	case p.Type != EventTokenSucceeded && p.Type != EventTokenFailed && p.Type != EventTokenExpired && p.Type != EventVerificationCompleted:
 		return nil, errors.New("webhook: decode payload: bad type")
 	case !json.Valid(p.Body):
 		return nil, errors.New("webhook: decode payload: body is not JSON")
@@ -105,6 +108,8 @@ func eventType(s tasks.Status) (string, error) {
 		return EventTokenSucceeded, nil
 	case tasks.StatusFailed, tasks.StatusCanceled:
 		return EventTokenFailed, nil
+	case tasks.StatusExpired:
+		return EventTokenExpired, nil
 	}
 	return "", fmt.Errorf("webhook: job status %q is not final", s)
 }

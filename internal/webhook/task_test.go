@@ -83,6 +83,14 @@ func TestNewTask(t *testing.T) {
 			}
 		}
 	})
+	t.Run("expired is token.expired", func(t *testing.T) {
+		j := *job
+		j.Status = tasks.StatusExpired
+		j.Error = &tasks.JobError{Code: "FailedOperation.DeadlineExceeded", Message: "MaxWait"}
+		if p := decodeTask(t, mustTask(t, &j, "https://hooks.example.com/a")); p.Type != EventTokenExpired {
+			t.Errorf("type %q", p.Type)
+		}
+	})
 	t.Run("errors", func(t *testing.T) {
 		running := *job
 		running.Status = tasks.StatusRunning
