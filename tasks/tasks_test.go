@@ -73,7 +73,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 		CallbackURL: "https://hooks.example.com", FetchResult: true,
 		Input: faceid.ApplyWebVerificationBizTokenIntlRequestParams{RedirectURL: &u, RuleId: &rule, Extra: &extra,
 			Config: &faceid.WebVerificationConfigIntl{CheckMode: &mode}},
-		CreatedAt: time.UnixMilli(1796303999458).UTC()}
+		CreatedAt: time.UnixMilli(1796303999458).UTC(), Deadline: time.UnixMilli(1796304029458).UTC()}
 
 	t.Run("the task carries the ids only", func(t *testing.T) {
 		b, err := p.Encode()
@@ -85,7 +85,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 		}
 		got, err := DecodeApplyTask(p.JobID, b)
 		if err != nil || got.JobID != p.JobID || got.ImageRef != "abc" || got.Priority != PriorityBatch ||
-			got.BatchID != p.BatchID || !got.CreatedAt.Equal(p.CreatedAt) || got.Input.RedirectURL != nil {
+			got.BatchID != p.BatchID || !got.CreatedAt.Equal(p.CreatedAt) || !got.Deadline.Equal(p.Deadline) || got.Input.RedirectURL != nil {
 			t.Fatalf("round trip = %+v, %v", got, err)
 		}
 		inter := &ApplyPayload{JobID: p.JobID, Priority: PriorityInteractive, CreatedAt: p.CreatedAt}
@@ -105,7 +105,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 		}
 		rec := map[string]string{FieldStatus: "queued", FieldPriority: "batch", FieldRegion: p.Region,
 			FieldCreatedAt: strconv.FormatInt(CreatedAtValue(p.CreatedAt), 10), FieldBatchId: p.BatchID, FieldCallbackURL: p.CallbackURL,
-			FieldFetchResult: "1", FieldExtra: extra}
+			FieldFetchResult: "1", FieldExtra: extra, FieldDeadline: FormatTime(p.Deadline)}
 		for i := 0; i < len(in); i += 2 {
 			v := in[i+1].(string)
 			if len(v) > 64 {
