@@ -207,19 +207,23 @@ func (f *Feeder) Tick(ctx context.Context) (int, error) {
 	for i, c := range cs {
 		weights[i] = c.weight
 	}
+	// The room others lack is set aside first, whatever the campaigns' order.
 	var ids []string
 	var idWeights []int
-	for i, share := range shares(f.cfg.Window, weights) {
-		lack := max(0, share-in.readyBy[cs[i].id])
-		switch {
-		case !cs[i].feedable:
-			budget -= lack
-		case f.cfg.Batch != "":
-			budget = min(budget, lack)
-			fallthrough
-		default:
-			ids, idWeights = append(ids, cs[i].id), append(idWeights, cs[i].weight)
+	sh := shares(f.cfg.Window, weights)
+	for i, share := range sh {
+		if !cs[i].feedable {
+			budget -= max(0, share-in.readyBy[cs[i].id])
 		}
+	}
+	for i, share := range sh {
+		if !cs[i].feedable {
+			continue
+		}
+		if f.cfg.Batch != "" {
+			budget = min(budget, max(0, share-in.readyBy[cs[i].id]))
+		}
+		ids, idWeights = append(ids, cs[i].id), append(idWeights, cs[i].weight)
 	}
 	if budget <= 0 || len(ids) == 0 {
 		return 0, nil
