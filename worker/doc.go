@@ -1,9 +1,8 @@
 // Package worker is the drain side of faceidq: it runs the tasks of every upstream
 // action (one file each, action_*.go) through one pipeline: validate, take a slot of
 // the action's own global budget in the job's lane, call, classify the outcome with
-// faceid's code table, and record it. Each queue (action and lane) has its own asynq
-// server (servers.go), so one action's backlog never holds another's tasks, nor a
-// batch task an interactive one's slot. With several credential sets (Budget), a job
+// faceid's code table, and record it. Each action has its own asynq server over its
+// own queues (servers.go), so one action's backlog never holds another's tasks. With several credential sets (Budget), a job
 // runs on the set with the soonest slot among those serving its region, and its
 // result is fetched with the set that minted its BizToken.
 //

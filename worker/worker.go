@@ -75,14 +75,12 @@ type Config struct {
 	// Webhooks delivers final jobs to their CallbackURL. Nil: no webhooks.
 	Webhooks Webhooks
 
-	// Concurrency is the number of Apply tasks (tasks.TypeApplyToken) of each lane
-	// handled at once by this process: interactive and batch tasks have slots of
-	// their own, so a person's job never waits for a slot held by a campaign's.
-	// Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream latency).
+	// Concurrency is the number of Apply tasks (tasks.TypeApplyToken) handled at once
+	// by this process. Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream
+	// latency).
 	Concurrency int
 	// VerifyConcurrency is the number of Get tasks (tasks.TypeGetResult, fetches of
-	// verification results) of each lane handled at once by this process, in slots
-	// of their own:
+	// verification results) handled at once by this process, in slots of their own:
 	// an Apply backlog never holds them, nor a Get backlog Apply's. Defaults to 32.
 	VerifyConcurrency int
 	// WebhookConcurrency is the number of webhook deliveries at once. Defaults to 16.
@@ -111,9 +109,8 @@ type Config struct {
 	// PollInterval is how often an idle worker looks for new jobs. Defaults to 10ms
 	// (asynq's 1s would add half a second to an interactive job).
 	PollInterval time.Duration
-	// BackgroundPollInterval is how often an idle worker looks for new tasks in the
-	// queues nobody waits on at the moment they are queued: the batch lanes and the
-	// verification fetches. Defaults to 50ms: each idle queue's polling costs CPU on
+	// BackgroundPollInterval is how often an idle worker looks for new verification
+	// fetches (nobody waits on a page for them). Defaults to 50ms: each idle queue's polling costs CPU on
 	// every worker and a script on Redis, and CPU stolen on a small machine delays
 	// the calls at their slots.
 	BackgroundPollInterval time.Duration
@@ -247,7 +244,7 @@ type Worker struct {
 	switch_  *pipeline.Switch
 	watcher  *pipeline.Watcher
 	client   *asynq.Client
-	servers  []*laneServer // one per action queue (lane), in registration order
+	servers  []*actionServer // one per action's queues, in registration order
 	webhooks *asynq.Server
 	alog     asynqLogger
 	budgets  []*budget // the credential sets (budget.go); one unless Config.Budgets
@@ -310,7 +307,7 @@ func (w *Worker) Start() error {
 		if err := s.srv.Start(s.mux); err != nil {
 			w.shutdownServers(w.servers[:i])
 			cancel()
-			return fmt.Errorf("worker: start the server of queue %s: %w", s.queue, err)
+			return fmt.Errorf("worker: start the server of %v: %w", s.queues, err)
 		}
 	}
 	if w.webhooks != nil {
