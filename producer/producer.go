@@ -551,9 +551,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	var write *redis.IntCmd
 	var claimed, ticket *redis.Cmd
 	var task *asynqwire.Result
+	var reads *backlog.Reads
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
 		ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
+		reads = p.cfg.Backlog.ReadCmds(ctx, pipe) // the answer's estimate, counting this job
 		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
@@ -615,6 +617,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 		job.Webhook = &tasks.Webhook{URL: pr.payload.CallbackURL, Status: "pending"}
 	}
 	job.FetchResult = pr.payload.FetchResult
+	if tk != 0 {
+		if e, err := reads.Estimate(job.Priority, tk); err == nil {
+			job.Position, job.EstimatedStartAt, job.Estimated = e.Position, e.StartAt, true
+		}
+	}
 	return job, true, nil
 }
 

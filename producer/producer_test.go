@@ -207,3 +207,25 @@ func Example() {
 	}
 	_, _ = p.Get(ctx, job.JobId) // poll; or subscribe to faceidq:done
 }
+
+// TestSubmitEstimates: Submit's answer carries the job's Position and
+// EstimatedStartAt, read in the pipeline that wrote the job (no second round trip).
+func TestSubmitEstimates(t *testing.T) {
+	p, _ := setup(t)
+	ctx := context.Background()
+	var last *tasks.Job
+	for range 3 {
+		j, _, err := p.Submit(ctx, &tasks.TokenRequest{RedirectURL: str("https://example.com/e")}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = j
+	}
+	if !last.Estimated || last.Position != 2 || last.EstimatedStartAt == nil {
+		t.Fatalf("third job: Estimated %v, Position %d, EstimatedStartAt %v; want true, 2, set", last.Estimated, last.Position, last.EstimatedStartAt)
+	}
+	e, err := p.Backlog().Estimate(ctx, tasks.PriorityInteractive, last.Ticket)
+	if err != nil || e.Position != last.Position {
+		t.Fatalf("a later Estimate = %+v, %v; the answer said %d", e, err, last.Position)
+	}
+}

@@ -45,6 +45,9 @@ type Job struct {
 	// Ticket is the job's place in its lane's arrival order (record only; see
 	// internal/backlog).
 	Ticket int64 `json:"-"`
+	// Estimated reports that Position and EstimatedStartAt were computed with the
+	// job's own writes (a Submit's answer), so that no second read is needed.
+	Estimated bool `json:"-"`
 }
 
 // JobError is the last error of a job: the upstream's code and message, or faceidq's.
@@ -94,8 +97,8 @@ const (
 	// which the worker fetches the result with the same set.
 	FieldAccount    = "Account"
 	FieldAccountKey = "AccountKey"
-	FieldDeadline         = "Deadline"
-	FieldTicket           = "Ticket"
+	FieldDeadline   = "Deadline"
+	FieldTicket     = "Ticket"
 )
 
 // FormatTime renders t as a record time.

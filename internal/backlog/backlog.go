@@ -143,30 +143,56 @@ func (e Estimate) Wait(now time.Time) time.Duration {
 // Estimate returns the place of the job holding ticket t in lane. A ticket of 0 (a
 // job about to be submitted) is placed after every job queued now. One round trip.
 func (b *Backlog) Estimate(ctx context.Context, lane tasks.Priority, t int64) (Estimate, error) {
-	a := b.cfg.Action
 	pipe := b.cfg.Redis.Pipeline()
-	counts := pipe.MGet(ctx,
-		keys.BacklogTickets(a, string(tasks.PriorityInteractive)), keys.BacklogServed(a, string(tasks.PriorityInteractive)),
-		keys.BacklogTickets(a, string(tasks.PriorityBatch)), keys.BacklogServed(a, string(tasks.PriorityBatch)))
-	paused := pipe.HGet(ctx, keys.Pipeline, "Paused")
-	pendI := pipe.LLen(ctx, b.pendingKey(tasks.PriorityInteractive))
-	pendB := pipe.LLen(ctx, b.pendingKey(tasks.PriorityBatch))
+	r := b.ReadCmds(ctx, pipe)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Estimate{}, fmt.Errorf("backlog: estimate: %w", err)
 	}
+	return r.Estimate(lane, t)
+}
+
+// Reads are the reads of an estimate queued on a pipeline (ReadCmds).
+type Reads struct {
+	b            *Backlog
+	counts       *redis.SliceCmd
+	paused       *redis.StringCmd
+	pendI, pendB *redis.IntCmd
+}
+
+// ReadCmds queues on pipe the reads an estimate needs, so that a caller writing a
+// job (producer.Submit) gets its estimate in the same round trip: queued after the
+// job's ticket, they count it.
+func (b *Backlog) ReadCmds(ctx context.Context, pipe redis.Pipeliner) *Reads {
+	a := b.cfg.Action
+	return &Reads{b: b,
+		counts: pipe.MGet(ctx,
+			keys.BacklogTickets(a, string(tasks.PriorityInteractive)), keys.BacklogServed(a, string(tasks.PriorityInteractive)),
+			keys.BacklogTickets(a, string(tasks.PriorityBatch)), keys.BacklogServed(a, string(tasks.PriorityBatch))),
+		paused: pipe.HGet(ctx, keys.Pipeline, "Paused"),
+		pendI:  pipe.LLen(ctx, b.pendingKey(tasks.PriorityInteractive)),
+		pendB:  pipe.LLen(ctx, b.pendingKey(tasks.PriorityBatch)),
+	}
+}
+
+// Estimate computes the place of the job holding ticket t in lane from reads whose
+// pipeline has run.
+func (r *Reads) Estimate(lane tasks.Priority, t int64) (Estimate, error) {
+	if err := r.counts.Err(); err != nil {
+		return Estimate{}, fmt.Errorf("backlog: estimate: %w", err)
+	}
 	var n [4]int64
-	for i, v := range counts.Val() {
+	for i, v := range r.counts.Val() {
 		if s, ok := v.(string); ok {
 			fmt.Sscan(s, &n[i])
 		}
 	}
 	// The counters may drift (a job dropped without being counted); the jobs ahead
 	// can never be more than the tasks pending in the queues ahead.
-	limit := pendI.Val()
+	limit := r.pendI.Val()
 	if lane == tasks.PriorityBatch {
-		limit += pendB.Val()
+		limit += r.pendB.Val()
 	}
-	return b.estimate(lane, t, n, paused.Val() == "1", limit), nil
+	return r.b.estimate(lane, t, n, r.paused.Val() == "1", limit), nil
 }
 
 // pendingKey is the list of asynq's pending tasks of the action's queue of lane.

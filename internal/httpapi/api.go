@@ -434,7 +434,7 @@ func (a *API) answerJob(w http.ResponseWriter, r *http.Request, job *tasks.Job, 
 		}
 		job = j
 	}
-	if a.cfg.Backlog != nil && !job.Status.Final() {
+	if a.cfg.Backlog != nil && !job.Status.Final() && !job.Estimated {
 		_ = a.cfg.Backlog.Fill(r.Context(), job) // no estimate: Position 0, EstimatedStartAt null
 	}
 	status := http.StatusOK
