@@ -81,21 +81,30 @@ func (e *runEnv) burstProducer() (*producer.Producer, error) {
 	return producer.New(producer.Config{Redis: e.rdb})
 }
 
-func (e *runEnv) burstRun(ctx context.Context, n int, bo BurstOptions, deadlines bool) (BurstRow, error) {
-	row := BurstRow{Deadlines: deadlines, Jobs: bo.Jobs}
+// burstStart resets Redis and the simulator (steady latency) and starts n faceidq
+// workers and a producer; stop stops them (also after an error; once, however often
+// it is called).
+func (e *runEnv) burstStart(ctx context.Context, n int) (p *producer.Producer, stop func(), err error) {
+	stop = func() {}
 	if err := e.setProfile(Profiles["steady"]); err != nil {
-		return row, err
+		return nil, stop, err
 	}
 	if err := e.reset(ctx); err != nil {
-		return row, err
+		return nil, stop, err
 	}
-	p, err := e.burstProducer()
-	if err != nil {
-		return row, err
+	if p, err = e.burstProducer(); err != nil {
+		return nil, stop, err
 	}
-	defer p.Close()
 	procs, err := e.startWorkers(ctx, ModeFaceidq, n)
-	defer stopWorkers(procs)
+	var once sync.Once
+	stop = func() { once.Do(func() { stopWorkers(procs); p.Close() }) }
+	return p, stop, err
+}
+
+func (e *runEnv) burstRun(ctx context.Context, n int, bo BurstOptions, deadlines bool) (BurstRow, error) {
+	row := BurstRow{Deadlines: deadlines, Jobs: bo.Jobs}
+	p, stop, err := e.burstStart(ctx, n)
+	defer stop()
 	if err != nil {
 		return row, err
 	}
@@ -126,8 +135,7 @@ func (e *runEnv) burstRun(ctx context.Context, n int, bo BurstOptions, deadlines
 	case <-ctx.Done():
 		return row, ctx.Err()
 	}
-	stopWorkers(procs)
-	procs = nil
+	stop() // the workers; what they did is counted below
 	for i, id := range ids {
 		at, called := e.probe.firstArrival("bench:k:" + strconv.Itoa(i))
 		switch {
@@ -152,19 +160,8 @@ func (e *runEnv) burstRun(ctx context.Context, n int, bo BurstOptions, deadlines
 // the upstream.
 func (e *runEnv) etaRun(ctx context.Context, n, jobs int) (ETARow, error) {
 	row := ETARow{Jobs: jobs}
-	if err := e.setProfile(Profiles["steady"]); err != nil {
-		return row, err
-	}
-	if err := e.reset(ctx); err != nil {
-		return row, err
-	}
-	p, err := e.burstProducer()
-	if err != nil {
-		return row, err
-	}
-	defer p.Close()
-	procs, err := e.startWorkers(ctx, ModeFaceidq, n)
-	defer stopWorkers(procs)
+	p, stop, err := e.burstStart(ctx, n)
+	defer stop()
 	if err != nil {
 		return row, err
 	}
