@@ -149,10 +149,14 @@ func (c *Config) withDefaults() (Config, error) {
 
 // Producer enqueues token-apply jobs. It is safe for concurrent use.
 type Producer struct {
-	cfg       Config
-	rdb       redis.UniversalClient
-	client    *asynq.Client
-	taskw     asynqwire.Writer // tasks written in a job's own pipeline
+	cfg    Config
+	rdb    redis.UniversalClient
+	client *asynq.Client
+	taskw  asynqwire.Writer // tasks written in a job's own pipeline
+	// ordered: a pipeline's commands run in order, on one connection. Not on Redis
+	// Cluster, whose pipelines go to each node at once: a task there could be
+	// dequeued before its record, on another node, is written.
+	ordered   bool
 	inspector *asynq.Inspector
 	results   *results.Store
 	images    *images.Store
@@ -170,7 +174,10 @@ func New(cfg Config) (*Producer, error) {
 	if cfg.AckReplicas > 0 {
 		acks = newCommitter(cfg.Redis)
 	}
+	_, cluster := cfg.Redis.(*redis.ClusterClient)
+	_, ring := cfg.Redis.(*redis.Ring)
 	return &Producer{
+		ordered:   !cluster && !ring,
 		cfg:       cfg,
 		rdb:       cfg.Redis,
 		client:    asynq.NewClientFromRedisClient(cfg.Redis),
@@ -547,7 +554,8 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	// The record is written before the key is claimed, so whoever finds the claim
 	// also finds the record. Both go out in one pipeline shared with concurrent Submits.
 	// Without an Idempotency-Key the task goes out in the same pipeline, after the
-	// record (a worker that finds the task finds the record): one round trip.
+	// record (a worker that finds the task finds the record): one round trip; on
+	// Redis Cluster, after it (ordered).
 	var write *redis.IntCmd
 	var claimed, ticket *redis.Cmd
 	var task *asynqwire.Result
@@ -560,7 +568,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
 				pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
-		} else {
+		} else if p.ordered {
 			task = p.taskw.Enqueue(ctx, pipe, p.applyTask(pr.payload.Priority, pr.jobID, pr.encoded), p.cfg.Now())
 		}
 	})

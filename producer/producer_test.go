@@ -229,3 +229,28 @@ func TestSubmitEstimates(t *testing.T) {
 		t.Fatalf("a later Estimate = %+v, %v; the answer said %d", e, err, last.Position)
 	}
 }
+
+// TestTaskInRecordPipelineOnlyWhenOrdered: a Cluster pipeline sends to each node at
+// once, so the task would not follow its record: the producer pipelines it only on a
+// client whose pipelines run in order.
+func TestTaskInRecordPipelineOnlyWhenOrdered(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rdb  redis.UniversalClient
+		want bool
+	}{
+		{"client", redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), true},
+		{"cluster", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), false},
+		{"ring", redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}}), false},
+	} {
+		p, err := New(Config{Redis: c.rdb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.ordered != c.want {
+			t.Errorf("%s: ordered = %v, want %v", c.name, p.ordered, c.want)
+		}
+		p.Close()
+		_ = c.rdb.Close()
+	}
+}
