@@ -240,9 +240,12 @@ func runFailover(t *testing.T, o failoverOptions) failoverReport {
 		ids[i] = s.id
 	}
 	// Jobs whose final state was lost are still "running" on the promoted replica, their
-	// tasks active under a lease nobody extends: the workers take them back about 35 s
-	// later (worker/recover.go).
-	wait := 30*time.Second + 2*lag*30
+	// tasks active under a lease nobody extends, and so are the tasks whose handler
+	// failed on Redis during the failover (asynq could not write their retry): the
+	// workers take them back 30 s (the lease) + 3 s (RecoverSkew) + up to 2 s (the scan)
+	// after their last heartbeat (worker/recover.go). The wait covers that with room;
+	// a job still not final after it is lost.
+	wait := 40*time.Second + 2*lag*30
 	jobs, errs := b.waitFinal(ids, wait)
 
 	var (
