@@ -2,11 +2,13 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/faceidq/faceidq/internal/keys"
 	"github.com/faceidq/faceidq/internal/results"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -74,14 +76,8 @@ func TestDeadline(t *testing.T) {
 func waitServed(t *testing.T, b *testBundle, lane tasks.Priority, n int64) {
 	t.Helper()
 	k := keys.BacklogServed("ApplyWebVerificationBizTokenIntl", string(lane))
-	for end := time.Now().Add(5 * time.Second); ; {
+	waittest.UntilReason(t, 5*time.Second, fmt.Sprintf("%d jobs of %s served", n, lane), func() (bool, string) {
 		got, _ := b.rdb.Get(context.Background(), k).Int64()
-		if got == n {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("served %d, want %d", got, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got == n, fmt.Sprintf("served %d", got)
+	})
 }

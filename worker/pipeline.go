@@ -53,6 +53,8 @@ func (h *handler[P, R]) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	b, err := w.pick(ctx, a.name(), a.route(p))
 	if nb := (*noBudgetError)(nil); errors.As(err, &nb) {
 		return a.fail(ctx, p, log, CodeNoBudget, nb.reason)
+	} else if err != nil {
+		return deferFor(w.cfg.PausedDelay, "choose a credential set: %v", err)
 	}
 	lim := b.limiters[a.name()]
 	predicted := h.gauge.enter(j.lane, time.Now())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/faceidq/faceidq/internal/campaign"
 	"github.com/faceidq/faceidq/internal/keys"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -139,16 +140,10 @@ func TestFairCampaignsEndToEnd(t *testing.T) {
 	})
 	t.Run("weight changed at run time", func(t *testing.T) {
 		a, c, base := pair("change", 500, 1, 1)
-		waitSucceeded := func() []int {
-			for {
-				s := succeededOf(t, b.rdb, a, c)
-				if s[0]-base[0] >= 60 && s[1]-base[1] >= 60 {
-					return s
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		waitSucceeded()
+		waittest.UntilReason(t, 60*time.Second, "60 jobs of each campaign succeeded", func() (bool, string) {
+			s := succeededOf(t, b.rdb, a, c)
+			return s[0]-base[0] >= 60 && s[1]-base[1] >= 60, fmt.Sprintf("%v since %v", s, base)
+		})
 		if _, err := m.SetWeight(ctx, c, 3); err != nil {
 			t.Fatal(err)
 		}

@@ -7,35 +7,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faceidq/faceidq/internal/metrics"
 	"github.com/faceidq/faceidq/internal/redistest"
 )
-
-// gauges returns the values of the gauge family name, keyed by "label=value,…" in
-// label order.
-func gauges(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, mt := range mf.GetMetric() {
-			var ls []string
-			for _, l := range mt.GetLabel() {
-				ls = append(ls, l.GetName()+"="+l.GetValue())
-			}
-			got[strings.Join(ls, ",")] = mt.GetGauge().GetValue()
-		}
-	}
-	return got
-}
 
 func TestQueueCollector(t *testing.T) {
 	t.Run("real asynq queues", func(t *testing.T) {
@@ -76,13 +51,13 @@ func TestQueueCollector(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				name, labels, _ := strings.Cut(tc.series, "/")
-				got, ok := gauges(t, m.Registry, name)[labels]
+				got, ok := series(t, m.Registry, name)[labels]
 				if !ok || got != tc.want {
 					t.Errorf("%s = %v (present %v), want %v", tc.series, got, ok, tc.want)
 				}
 			})
 		}
-		if lat := gauges(t, m.Registry, "faceidq_queue_latency_seconds")["queue=batch"]; lat <= 0 {
+		if lat := series(t, m.Registry, "faceidq_queue_latency_seconds")["queue=batch"]; lat <= 0 {
 			t.Errorf("batch latency = %v, want > 0 with 3 pending tasks", lat)
 		}
 	})
@@ -91,10 +66,10 @@ func TestQueueCollector(t *testing.T) {
 		if err := m.Register(metrics.NewQueueCollector(failing{})); err != nil {
 			t.Fatal(err)
 		}
-		if got := gauges(t, m.Registry, "faceidq_queue_inspect_up")[""]; got != 0 {
+		if got := series(t, m.Registry, "faceidq_queue_inspect_up")[""]; got != 0 {
 			t.Errorf("faceidq_queue_inspect_up = %v, want 0", got)
 		}
-		if got := gauges(t, m.Registry, "faceidq_queue_tasks"); len(got) != 0 {
+		if got := series(t, m.Registry, "faceidq_queue_tasks"); len(got) != 0 {
 			t.Errorf("queue sizes without Redis: %v", got)
 		}
 	})

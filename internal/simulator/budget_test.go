@@ -3,7 +3,6 @@ package simulator
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"testing"
 
@@ -59,23 +58,13 @@ func TestLimitPerSecretID(t *testing.T) {
 // TestResultOnlyForTheMintingAccount: a BizToken is known to the SecretId that
 // minted it alone; Flow records who minted and who fetched.
 func TestResultOnlyForTheMintingAccount(t *testing.T) {
-	s, err := New(Config{Credentials: []Credential{second2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s, base := serveSim(t, Config{Credentials: []Credential{second2}})
+	ctx := context.Background()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
 	id, key := s.Credential()
 	client := func(id, key string) *faceid.Client {
-		c, err := faceid.New(faceid.Config{Endpoint: "http://" + ln.Addr().String(), SecretID: id, SecretKey: key, Transport: tr})
+		c, err := faceid.New(faceid.Config{Endpoint: base, SecretID: id, SecretKey: key, Transport: tr})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,12 +15,12 @@ import (
 )
 
 // startFlowSim serves a simulator with a settable clock on a real listener and
-// returns it with a faceid.Client that reaches it.
-func startFlowSim(t *testing.T) (*Server, *fakeClock, *faceid.Client, string) {
+
+// serveSim starts a simulator made from cfg on a free loopback port, stopped when
+// the test ends, and returns it with its base URL.
+func serveSim(t *testing.T, cfg Config) (*Server, string) {
 	t.Helper()
-	clock := newFakeClock()
-	clock.Set(time.Now())
-	s, err := New(Config{FlowNow: clock.Now})
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,15 @@ func startFlowSim(t *testing.T) (*Server, *fakeClock, *faceid.Client, string) {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
-	base := "http://" + ln.Addr().String()
+	return s, "http://" + ln.Addr().String()
+}
+
+// returns it with a faceid.Client that reaches it.
+func startFlowSim(t *testing.T) (*Server, *fakeClock, *faceid.Client, string) {
+	t.Helper()
+	clock := newFakeClock()
+	clock.Set(time.Now())
+	s, base := serveSim(t, Config{FlowNow: clock.Now})
 	s.SetPublicURL(base)
 	id, key := s.Credential()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
