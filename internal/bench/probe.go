@@ -11,10 +11,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/faceidq/faceidq/internal/simulator"
 )
 
-// probe wraps the simulator: it adds the inbound half of the network latency before
-// the simulator counts an arrival (so arrival jitter is real, as on a network), and
+// probe wraps the simulator: it adds the inbound half of the network latency (and its
+// jitter) before the simulator counts an arrival, stamped at the moment the simulated
+// network delivers the request (simulator.WithArrival), and
 // records every arrival with its outcome and, for interactive jobs, the wait from
 // enqueue (carried in Extra as "bench:i:<unix ns>") to the first upstream arrival.
 type probe struct {
@@ -63,12 +66,16 @@ func (p *probe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d += time.Duration(p.rng.Int64N(int64(2*p.jitter))) - p.jitter
 	}
 	p.mu.Unlock()
+	// The request reaches the upstream d after it reached the probe: that moment is
+	// its arrival, even when this process's timer wakes up later (a busy machine
+	// oversleeps by up to ~12 ms here, jitter that is the harness's, not the network's).
+	at := time.Now().Add(d)
 	if d > 0 {
 		time.Sleep(d)
 	}
-	at := time.Now()
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	r = r.WithContext(simulator.WithArrival(r.Context(), at))
 	rec := &recorder{ResponseWriter: w}
 	p.next.ServeHTTP(rec, r)
 

@@ -48,8 +48,10 @@ type Config struct {
 	// observations (a cold start). Defaults to 50ms.
 	InitialSpread time.Duration
 
-	// MinSpread is the floor of the measured spread; it also absorbs the sub-millisecond
-	// error of mapping a slot from Redis's clock onto a worker's clock. Defaults to 1ms.
+	// MinSpread is the floor of the measured spread: room for a delay not seen in the
+	// window yet (a GC pause, a busy CPU or network on the way to the upstream), and for
+	// the error of mapping a slot from Redis's clock onto a worker's clock. Each
+	// millisecond of spread costs 0.1 % of the rate. Defaults to 5ms.
 	MinSpread time.Duration
 
 	// MaxSpread caps the measured spread, so that one very slow answer (a timeout) cannot
@@ -94,7 +96,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.InitialSpread = 50 * time.Millisecond
 	}
 	if cfg.MinSpread == 0 {
-		cfg.MinSpread = time.Millisecond
+		cfg.MinSpread = 5 * time.Millisecond
 	}
 	if cfg.MaxSpread == 0 {
 		cfg.MaxSpread = 250 * time.Millisecond

@@ -50,7 +50,8 @@ type Reservation struct {
 	// Lane is the lane the slot was granted in.
 	Lane Lane
 	// Start is the moment, on this process's clock, from which the caller may call the
-	// upstream. Wait returns at (or just after) Start.
+	// upstream: Slot mapped onto this process's clock (see clock). Wait returns at (or
+	// just after) Start.
 	Start time.Time
 	// Slot is the slot on Redis's clock (µs precision). Slots of one key are at least
 	// Interval apart, whatever process holds them.
@@ -61,9 +62,6 @@ type Reservation struct {
 	Interval time.Duration
 	// Waited is how long Wait blocked, from its call until Start.
 	Waited time.Duration
-
-	sent time.Time // local clock when the granting script call was sent
-	wait time.Duration
 }
 
 // LaneStats counts the reservations of one lane made through one Limiter.
@@ -108,6 +106,7 @@ type Limiter struct {
 	rdb   redis.Scripter
 	cfg   Config
 	obs   *window
+	clk   *clock           // Redis's clock mapped onto this process's
 	turns [2]chan struct{} // one waiter per lane polls Redis; the others queue here, FIFO
 
 	lanes     [2]laneCounters
@@ -129,7 +128,7 @@ func New(rdb redis.Scripter, cfg Config) (*Limiter, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	l := &Limiter{rdb: rdb, cfg: cfg, obs: newWindow(cfg.Window)}
+	l := &Limiter{rdb: rdb, cfg: cfg, obs: newWindow(cfg.Window), clk: newClock()}
 	for i := range l.turns {
 		l.turns[i] = make(chan struct{}, 1)
 	}
@@ -157,6 +156,7 @@ type reply struct {
 	interval, spread time.Duration
 	factor           float64
 	sent, recv       time.Time // local clock around the call
+	start            time.Time // slot on the local clock
 }
 
 func us(d time.Duration) int64 { return d.Microseconds() }
@@ -197,6 +197,8 @@ func (l *Limiter) run(ctx context.Context, op string, lane Lane, reservedAt int6
 		interval: time.Duration(v[4]) * time.Microsecond, spread: time.Duration(v[5]) * time.Microsecond,
 		factor: float64(v[6]) / 1e6, sent: sent, recv: recv, token: token,
 	}
+	l.clk.note(sent, recv, r.now)
+	r.start = l.clk.local(r.slot)
 	l.interval.Store(int64(r.interval))
 	l.spread.Store(int64(r.spread))
 	l.factor.Store(v[6])
@@ -295,10 +297,9 @@ func (l *Limiter) confirm(ctx context.Context, res Reservation, token string) (R
 			if moved {
 				l.lanes[Batch].preempted.Add(1)
 			}
-			// The slot's place on this process's clock, from the latest round trip.
-			res.Slot, res.Start, res.Interval = time.UnixMicro(r.slot), r.recv.Add(r.wait), r.interval
-			res.sent, res.wait = r.sent, r.wait
+			res.Slot, res.Interval = time.UnixMicro(r.slot), r.interval
 		}
+		res.Start = r.start // with the latest clock sample
 		if r.ok {
 			return res, nil
 		}
@@ -391,12 +392,10 @@ func (l *Limiter) WaitBefore(ctx context.Context, lane Lane, deadline time.Time)
 		release()
 		res := Reservation{
 			Lane:     lane,
-			Start:    r.recv.Add(r.wait),
+			Start:    r.start,
 			Slot:     time.UnixMicro(r.slot),
 			Reserved: time.UnixMicro(r.now),
 			Interval: r.interval,
-			sent:     r.sent,
-			wait:     r.wait,
 		}
 		if r.kind == provisional {
 			res, err = l.confirm(ctx, res, r.token)
@@ -483,16 +482,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // window of the last Config.Window observations; its range (largest minus smallest) is
 // shared through Redis and widens the spacing of every process's slots, so that arrival
 // jitter at the upstream cannot squeeze Rate+1 calls into one second. The delay is
-// counted from when the reservation was requested, so the range also covers the
-// variation of the Redis round trip, which shifts where a slot lands on a local clock.
+// counted from the slot's place on this process's clock (Reservation.Start), which
+// the round trip of the answer that granted it does not move (see clock).
 //
 // Report calls that got an answer from the upstream (success or API error), not
-// transport failures. A zero Reservation, or a done before it was requested, is ignored.
+// transport failures. A zero Reservation, or a done before its Start, is ignored.
 func (l *Limiter) Observe(res Reservation, done time.Time) {
-	if res.sent.IsZero() {
+	if res.Start.IsZero() {
 		return
 	}
-	d := done.Sub(res.sent) - res.wait
+	d := done.Sub(res.Start)
 	if d < 0 {
 		return
 	}

@@ -97,7 +97,7 @@ func TestConfig(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		l := mustNew(t, rdb, Config{Key: "k"})
 		want := Config{Key: "k", Rate: 20, MaxAhead: 2 * time.Second, BatchAhead: 0.75, ClaimLead: 2 * time.Millisecond, Window: 200,
-			InitialSpread: 50 * time.Millisecond, MinSpread: time.Millisecond,
+			InitialSpread: 50 * time.Millisecond, MinSpread: 5 * time.Millisecond,
 			MaxSpread: 250 * time.Millisecond, Decrease: 0.7, MinFactor: 0.2, Recovery: 0.05}
 		if l.cfg != want {
 			t.Errorf("got %+v, want %+v", l.cfg, want)
@@ -243,14 +243,14 @@ func TestReserve(t *testing.T) {
 		near := mustNew(t, b.rdb, Config{})
 		far := mustNew(t, b.rdb, Config{})
 		observe(near, 5, 10*time.Millisecond, 11*time.Millisecond)
-		if r := mustReserve(t, near, Batch); r.spread != 1*time.Millisecond || r.interval != 50050*time.Microsecond {
-			t.Fatalf("near alone: spread %v interval %v, want 1ms, 50.05ms", r.spread, r.interval)
+		if r := mustReserve(t, near, Batch); r.spread != 5*time.Millisecond || r.interval != 50250*time.Microsecond {
+			t.Fatalf("near alone: spread %v interval %v, want the 5ms floor, 50.25ms", r.spread, r.interval)
 		}
 		observe(far, 5, 30*time.Millisecond, 32*time.Millisecond)
 		if r := mustReserve(t, far, Batch); r.spread != 22*time.Millisecond || r.interval != 51100*time.Microsecond {
 			t.Fatalf("near and far: spread %v interval %v, want 22ms, 51.1ms", r.spread, r.interval)
 		}
-		if got := near.Interval(); got != 50050*time.Microsecond {
+		if got := near.Interval(); got != 50250*time.Microsecond {
 			t.Errorf("near's Interval before its next call = %v", got)
 		}
 		mustReserve(t, near, Batch)
@@ -273,8 +273,8 @@ func TestReserve(t *testing.T) {
 			want   time.Duration
 		}{
 			{"too few samples", []time.Duration{time.Millisecond, 400 * time.Millisecond}, 4, 50 * time.Millisecond},
-			{"steady", []time.Duration{20 * time.Millisecond, 23 * time.Millisecond}, 5, 3 * time.Millisecond},
-			{"floor", []time.Duration{20 * time.Millisecond}, 10, time.Millisecond},
+			{"steady", []time.Duration{20 * time.Millisecond, 27 * time.Millisecond}, 5, 7 * time.Millisecond},
+			{"floor", []time.Duration{20 * time.Millisecond, 23 * time.Millisecond}, 5, 5 * time.Millisecond},
 			{"cap", []time.Duration{time.Millisecond, 3 * time.Second}, 5, 250 * time.Millisecond},
 		}
 		for _, tt := range tests {
@@ -509,7 +509,7 @@ func TestObserve(t *testing.T) {
 		t.Fatal("a zero Reservation was observed")
 	}
 	sent := time.Now()
-	res := Reservation{Start: sent.Add(30 * time.Millisecond), sent: sent, wait: 30 * time.Millisecond}
+	res := Reservation{Start: sent.Add(30 * time.Millisecond)}
 	for i := range minSamples {
 		l.Observe(res, res.Start.Add(time.Duration(20+i)*time.Millisecond))
 	}

@@ -317,7 +317,7 @@ func (s *Server) postComplete(w http.ResponseWriter, r *http.Request) {
 // serveGet answers GetWebVerificationResultIntl: signature, account fault, version,
 // its own sliding-second limit, region, body, then the flow's state.
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, fs *faultState) {
-	at := s.cfg.Now()
+	at := s.arrivedAt(r)
 	f := s.fl()
 	var rid [36]byte
 	f.mu.Lock()

@@ -266,7 +266,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	at := s.cfg.Now()
+	at := s.arrivedAt(r)
 	f := s.faults.Load()
 
 	switch f.outage(at) {
@@ -573,4 +573,23 @@ func appendJSONString(b []byte, s string) []byte {
 		return append(b, `""`...)
 	}
 	return append(b, q...)
+}
+
+type arrivalKey struct{}
+
+// WithArrival returns a copy of ctx saying that its request reached the server at at.
+// It is for a harness that simulates the network in front of the server: the server
+// then counts the request (rate limit, statistics) at at instead of when its handler
+// runs, which on a busy machine can be a few milliseconds later. at must come from
+// the same clock as Config.Now.
+func WithArrival(ctx context.Context, at time.Time) context.Context {
+	return context.WithValue(ctx, arrivalKey{}, at)
+}
+
+// arrivedAt returns when r reached the server: its WithArrival time, or now.
+func (s *Server) arrivedAt(r *http.Request) time.Time {
+	if at, ok := r.Context().Value(arrivalKey{}).(time.Time); ok {
+		return at
+	}
+	return s.cfg.Now()
 }
