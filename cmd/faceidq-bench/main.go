@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string) int {
 	webhookDelay := fs.Duration("webhook-delay", 0, "give every faceidq job a webhook to a local receiver this slow (e.g. 5s)")
 	applyGet := fs.Bool("apply-get", false, "faceidq only: keep an Apply and a Get backlog pending together and measure each action's budget")
 	getLane := fs.String("get-lane", "batch", "with -apply-get: the lane of the fetches (batch: behind the Apply backlog; interactive)")
+	backlogLane := fs.String("backlog-lane", "batch", "the lane of the backlog (batch; interactive: a person-facing lane thousands deep)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,11 +74,20 @@ func run(ctx context.Context, args []string) int {
 		Workers: counts, Modes: modeList, Profiles: strings.Split(*profiles, ","),
 		Duration: *duration, Warmup: *warmup, Backlog: *backlog, InteractiveEvery: *every, Rate: 20,
 		Concurrency: *concurrency, FaceidqBin: *bin, Self: self, Dir: dir, Log: os.Stderr, WebhookDelay: *webhookDelay,
-		ApplyGet: *applyGet, GetLane: tasks.PriorityBatch,
-		Burst: bench.BurstOptions{Jobs: *burstJobs, Over: *burstOver, MaxWait: *burstMaxWait, ETAJobs: *etaJobs},
+		ApplyGet: *applyGet,
+		Burst:    bench.BurstOptions{Jobs: *burstJobs, Over: *burstOver, MaxWait: *burstMaxWait, ETAJobs: *etaJobs},
 	}
-	if *getLane == "interactive" {
-		o.GetLane = tasks.PriorityInteractive
+	for _, l := range []struct {
+		flag, value string
+		to          *tasks.Priority
+	}{{"get-lane", *getLane, &o.GetLane}, {"backlog-lane", *backlogLane, &o.BacklogLane}} {
+		switch p := tasks.Priority(l.value); p {
+		case tasks.PriorityBatch, tasks.PriorityInteractive:
+			*l.to = p
+		default:
+			fmt.Fprintf(os.Stderr, "faceidq-bench: -%s must be batch or interactive, not %q\n", l.flag, l.value)
+			return 2
+		}
 	}
 	if err := bench.Run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "faceidq-bench:", err)

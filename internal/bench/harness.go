@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,7 +82,8 @@ type Options struct {
 	Burst            BurstOptions   // the burst profile's shape
 	Duration         time.Duration  // measured time per scenario
 	Warmup           time.Duration  // unmeasured time before it
-	Backlog          int            // batch jobs pending at the start
+	Backlog          int            // jobs pending at the start
+	BacklogLane      tasks.Priority // their lane (zero: batch)
 	InteractiveEvery time.Duration  // one interactive job this often
 	Rate             int            // upstream limit
 	Concurrency      int            // per worker process
@@ -348,7 +350,7 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 	}
 	defer done()
 	for i := 0; i < e.o.Backlog; i++ {
-		if err := enq(ctx, tasks.PriorityBatch, "bench:b:"+strconv.Itoa(i)); err != nil {
+		if err := enq(ctx, cmp.Or(e.o.BacklogLane, tasks.PriorityBatch), "bench:b:"+strconv.Itoa(i)); err != nil {
 			return row, fmt.Errorf("bench: enqueue backlog: %w", err)
 		}
 	}
@@ -459,8 +461,8 @@ func (r Row) line() string {
 }
 
 func writeTable(out io.Writer, o Options, rows []Row, idle []time.Duration) {
-	fmt.Fprintf(out, "\nupstream limit %d/s (strict sliding second, counted on arrival); %v measured after %v warm-up; %d batch jobs pending; one interactive job every %v\n",
-		o.Rate, o.Duration, o.Warmup, o.Backlog, o.InteractiveEvery)
+	fmt.Fprintf(out, "\nupstream limit %d/s (strict sliding second, counted on arrival); %v measured after %v warm-up; %d %s jobs pending; one interactive job every %v\n",
+		o.Rate, o.Duration, o.Warmup, o.Backlog, cmp.Or(o.BacklogLane, tasks.PriorityBatch), o.InteractiveEvery)
 	if o.WebhookDelay > 0 {
 		fmt.Fprintf(out, "every faceidq job has a webhook to a receiver that takes %v to answer each delivery\n", o.WebhookDelay)
 	}
