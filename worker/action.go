@@ -93,7 +93,7 @@ func actionsOf(w *Worker) error {
 }
 
 // register gives action a its budget in every credential set (Budget.Limiters) and
-// routes its task type to the pipeline, on the server of its queues (servers.go).
+// routes its task type to the pipeline, on the servers of its queues (servers.go).
 func register[P, R any](w *Worker, a action[P, R]) error {
 	for i, b := range w.budgets {
 		lim, err := b.Limiters(a.name())
@@ -107,7 +107,9 @@ func register[P, R any](w *Worker, a action[P, R]) error {
 		return fmt.Errorf("worker: backlog of %s: %w", a.name(), err)
 	}
 	h := &handler[P, R]{w: w, a: a, m: w.cfg.Metrics.Action(a.name()), backlog: bl}
-	w.serverFor(a.taskType(), a.name()).mux.Handle(a.taskType(), h)
+	for _, srv := range w.serversFor(a.taskType(), a.name()) {
+		srv.mux.Handle(a.taskType(), h)
+	}
 	return nil
 }
 

@@ -75,9 +75,10 @@ type Config struct {
 	// Webhooks delivers final jobs to their CallbackURL. Nil: no webhooks.
 	Webhooks Webhooks
 
-	// Concurrency is the number of Apply tasks (tasks.TypeApplyToken) handled at once
-	// by this process. Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream
-	// latency).
+	// Concurrency is the number of Apply tasks (tasks.TypeApplyToken) of each lane
+	// handled at once by this process: interactive and batch tasks have slots of
+	// their own, so a person's job never waits for a slot held by a campaign's.
+	// Defaults to 32 (enough for 20 calls/s at 1.5 s of upstream latency).
 	Concurrency int
 	// VerifyConcurrency is the number of Get tasks (tasks.TypeGetResult, fetches of
 	// verification results) handled at once by this process, in slots of their own:

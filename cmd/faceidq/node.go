@@ -74,7 +74,7 @@ func nodeFlags(mode string) (*flags, *nodeOpts) {
 			`[{"SecretId":"AKID…","SecretKey":"…" or "SecretKeyFile":"/path","Endpoint":"…","Regions":["ap-singapore"]}]; each set is a budget of FACEIDQ_RATE per action (default none)`)
 		o.endpoint = f.opt("endpoint", "FACEIDQ_ENDPOINT", "", "upstream host, or URL with scheme such as http://127.0.0.1:9000 (default "+faceid.DefaultEndpoint+")")
 		o.metricsListen = f.opt("metrics-listen", "FACEIDQ_METRICS_LISTEN", "", "address serving /healthz, /readyz and /metrics for this worker (default none)")
-		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs (Apply calls) handled at once by this process")
+		o.concurrency = f.opt("concurrency", "FACEIDQ_CONCURRENCY", "32", "token jobs (Apply calls) handled at once by this process, in each lane")
 		o.verifyConcurrency = f.opt("verify-concurrency", "FACEIDQ_VERIFY_CONCURRENCY", "32", "verification fetches (Get calls) handled at once by this process, in slots apart from the token jobs'")
 		o.callTimeout = f.opt("call-timeout", "FACEIDQ_CALL_TIMEOUT", "10s", "bound of one upstream call; a call cut by it is retried with backoff")
 		o.verifySweep = f.opt("verify-sweep", "FACEIDQ_VERIFY_SWEEP", "30m", "after this long, a FetchResult job whose person never came back is fetched once more (then incomplete if unfinished)")
