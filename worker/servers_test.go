@@ -11,7 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/faceid"
+	"github.com/faceidq/faceidq/internal/ratelimit"
 	"github.com/faceidq/faceidq/internal/redistest"
+	"github.com/faceidq/faceidq/internal/waittest"
 	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
@@ -98,4 +100,59 @@ func testActionsDrainIndependently(t *testing.T, lane tasks.Priority) {
 		t.Fatalf("the Apply backlog was drained before the %d fetches were done: they waited behind it", fetches)
 	}
 	t.Logf("%d fetches done with %d of %d Apply tasks still pending", fetches, qi.Pending, backlog)
+}
+
+// laneLimiter grants interactive slots at once and holds every batch waiter until
+// its context ends (a batch lane far behind its budget).
+type laneLimiter struct {
+	freeLimiter
+	batchWaiting atomic.Int32
+}
+
+func (l *laneLimiter) WaitBefore(ctx context.Context, lane ratelimit.Lane, deadline time.Time) (ratelimit.Reservation, error) {
+	if lane == ratelimit.Batch {
+		l.batchWaiting.Add(1)
+		defer l.batchWaiting.Add(-1)
+		<-ctx.Done()
+		return ratelimit.Reservation{}, ctx.Err()
+	}
+	return l.freeLimiter.WaitBefore(ctx, lane, deadline)
+}
+
+// TestInteractiveNotBehindBatchWaiters: with every Apply slot of the batch lane held
+// by a task waiting for its rate slot, an interactive job still runs at once: it has
+// slots of its own (servers.go).
+func TestInteractiveNotBehindBatchWaiters(t *testing.T) {
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	up := &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}
+	pr, err := producer.New(producer.Config{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pr.Close)
+	const slots = 2
+	lim := &laneLimiter{}
+	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: lim, Concurrency: slots, MaxSlotWait: time.Hour,
+		ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Shutdown)
+	b := &testBundle{rdb: rdb, producer: pr}
+	for i := range 2 * slots {
+		b.submit(t, fmt.Sprintf("https://example.com/waiting-%d", i), func(r *tasks.TokenRequest) { r.Priority = tasks.PriorityBatch })
+	}
+	waittest.Until(t, 10*time.Second, "the batch tasks to hold every slot", func() bool { return lim.batchWaiting.Load() == slots })
+	id := b.submit(t, "https://example.com/person", func(r *tasks.TokenRequest) { r.Priority = tasks.PriorityInteractive })
+	if j := b.waitFinal(t, id); j.Status != tasks.StatusSucceeded {
+		t.Fatalf("interactive job %+v", j)
+	}
+	if n := lim.batchWaiting.Load(); n != slots {
+		t.Fatalf("%d batch tasks waiting, want %d (the interactive job took no batch slot)", n, slots)
+	}
 }
