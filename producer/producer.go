@@ -557,13 +557,13 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	// record (a worker that finds the task finds the record): one round trip; on
 	// Redis Cluster, after it (ordered).
 	var write *redis.IntCmd
-	var claimed, ticket *redis.Cmd
+	var claimed *redis.Cmd
 	var task *asynqwire.Result
-	var reads *backlog.Reads
+	var entry *backlog.Entry
 	p.commits.do(func(pipe redis.Pipeliner) {
 		write = p.results.CreateCmd(ctx, pipe, rec)
-		ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
-		reads = p.cfg.Backlog.ReadCmds(ctx, pipe) // the answer's estimate, counting this job
+		// The ticket, then the answer's estimate, counting this job.
+		entry = p.cfg.Backlog.EnterCmds(ctx, pipe, pr.payload.Priority, pr.jobID)
 		p.fetchResultCmd(ctx, pipe, pr)
 		if opts.IdempotencyKey != "" {
 			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
@@ -601,7 +601,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return job, created, nil
 		}
 	}
-	tk, _ := ticket.Int64() // no ticket: no estimate, the job runs all the same
+	tk, _ := entry.Ticket() // no ticket: no estimate, the job runs all the same
 	_ = p.cfg.Backlog.Store(ctx, pr.jobID, tk)
 	if task == nil {
 		if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
@@ -609,8 +609,10 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return nil, false, err
 		}
 	}
-	if err := p.Ack(ctx, jobWrites(pr.payload.Priority, pr.jobID)...); err != nil {
-		return nil, false, err // the job stays: a retry with the same key finds it
+	if p.acks != nil { // jobWrites only when there is a wait
+		if err := p.Ack(ctx, jobWrites(pr.payload.Priority, pr.jobID)...); err != nil {
+			return nil, false, err // the job stays: a retry with the same key finds it
+		}
 	}
 	job = &tasks.Job{
 		JobId: pr.jobID, Status: tasks.StatusQueued, Extra: pr.extra, CreatedAt: pr.payload.CreatedAt,
@@ -626,7 +628,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	}
 	job.FetchResult = pr.payload.FetchResult
 	if tk != 0 {
-		if e, err := reads.Estimate(job.Priority, tk); err == nil {
+		if e, err := entry.Estimate(job.Priority, tk); err == nil {
 			job.Position, job.EstimatedStartAt, job.Estimated = e.Position, e.StartAt, true
 		}
 	}

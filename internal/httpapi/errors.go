@@ -175,7 +175,14 @@ func writeEnvelope(w http.ResponseWriter, rid string, e *apiError) {
 
 // writeJSON answers v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if j, ok := v.(*tasks.Job); ok && j != nil {
+		// What json.Marshal writes, without its second pass over the bytes.
+		b, err = j.MarshalJSON()
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil { // only our own types are written: cannot happen
 		b = []byte(`{"Error":{"Code":"InternalError","Message":"cannot encode the answer"}}`)
 		status = http.StatusInternalServerError
