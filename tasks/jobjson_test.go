@@ -102,3 +102,32 @@ func FuzzJobMarshalJSON(f *testing.F) {
 		checkJobJSON(t, j)
 	})
 }
+
+func TestApplyTaskJSON(t *testing.T) {
+	for _, tt := range []applyTask{
+		{CreatedMS: 1},
+		{JobID: "j_1", Priority: PriorityBatch, BatchID: "b_1", ImageRef: "sha", CreatedMS: 1767225600000, DeadlineMS: 1767225660000},
+		{BatchID: "<&>\u2028\xff", CreatedMS: -5},
+		{ImageRef: "x", DeadlineMS: 3},
+	} {
+		checkApplyTaskJSON(t, tt)
+	}
+}
+
+func checkApplyTaskJSON(t *testing.T, a applyTask) {
+	t.Helper()
+	want, err := json.Marshal(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.appendJSON(nil); string(got) != string(want) {
+		t.Fatalf("appendJSON:\n got %s\nwant %s", got, want)
+	}
+}
+
+func FuzzApplyTaskJSON(f *testing.F) {
+	f.Add("", "batch", "b_1", "", int64(1), int64(0))
+	f.Fuzz(func(t *testing.T, id, prio, batch, image string, ms, d int64) {
+		checkApplyTaskJSON(t, applyTask{JobID: id, Priority: Priority(prio), BatchID: batch, ImageRef: image, CreatedMS: ms, DeadlineMS: d})
+	})
+}

@@ -62,8 +62,8 @@ type Backlog struct {
 	cluster bool
 	// lanes are the keys of the two lanes, built once.
 	lanes [2]laneKeys
-	// reads are the keys an estimate reads (ReadCmds).
-	reads []string
+	// readArgs are the arguments of the commands of ReadCmds, one after the other.
+	readArgs []any
 	// ticketArgs are the EVAL arguments of ticket by lane, the record's key left empty.
 	ticketArgs [2][]any
 }
@@ -85,7 +85,12 @@ func New(cfg Config) (*Backlog, error) {
 		b.lanes[i] = b.newLaneKeys(lane)
 	}
 	in, ba := b.lanes[0], b.lanes[1]
-	b.reads = []string{in.tickets, in.served, ba.tickets, ba.served, keys.Pipeline, in.pending, ba.pending}
+	b.readArgs = []any{
+		"mget", in.tickets, in.served, ba.tickets, ba.served,
+		"hget", keys.Pipeline, "Paused",
+		"llen", in.pending,
+		"llen", ba.pending,
+	}
 	for i, l := range b.lanes {
 		b.ticketArgs[i] = []any{"eval", ticketScript, 2, l.tickets, ""}
 	}
@@ -251,13 +256,20 @@ type Reads struct {
 // job (producer.Submit) gets its estimate in the same round trip: queued after the
 // job's ticket, they count it.
 func (b *Backlog) ReadCmds(ctx context.Context, pipe redis.Pipeliner) *Reads {
-	k := b.reads
-	return &Reads{b: b,
-		counts: pipe.MGet(ctx, k[0], k[1], k[2], k[3]),
-		paused: pipe.HGet(ctx, k[4], "Paused"),
-		pendI:  pipe.LLen(ctx, k[5]),
-		pendB:  pipe.LLen(ctx, k[6]),
+	// The commands of pipe.MGet, HGet and LLen, from arguments built once.
+	args := make([]any, len(b.readArgs))
+	copy(args, b.readArgs)
+	r := &Reads{b: b,
+		counts: redis.NewSliceCmd(ctx, args[0:5:5]...),
+		paused: redis.NewStringCmd(ctx, args[5:8:8]...),
+		pendI:  redis.NewIntCmd(ctx, args[8:10:10]...),
+		pendB:  redis.NewIntCmd(ctx, args[10:12:12]...),
 	}
+	_ = pipe.Process(ctx, r.counts)
+	_ = pipe.Process(ctx, r.paused)
+	_ = pipe.Process(ctx, r.pendI)
+	_ = pipe.Process(ctx, r.pendB)
+	return r
 }
 
 // Estimate computes the place of the job holding ticket t in lane from reads whose
