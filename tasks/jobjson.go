@@ -109,7 +109,7 @@ func (w Webhook) MarshalJSON() ([]byte, error) {
 // appendMS appends t as a JSON string in TimeFormat.
 func appendMS(b []byte, t time.Time) []byte {
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, TimeFormat)
+	b = appendTime(b, t)
 	return append(b, '"')
 }
 

@@ -131,3 +131,32 @@ func FuzzApplyTaskJSON(f *testing.F) {
 		checkApplyTaskJSON(t, applyTask{JobID: id, Priority: Priority(prio), BatchID: batch, ImageRef: image, CreatedMS: ms, DeadlineMS: d})
 	})
 }
+
+func TestAppendTime(t *testing.T) {
+	for _, at := range []time.Time{
+		{}, time.Unix(0, 0), time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", -7200)),
+		time.Date(9999, 1, 1, 0, 0, 0, 1e6, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(99, 5, 6, 7, 8, 9, 10e6, time.Local),
+	} {
+		checkAppendTime(t, at)
+	}
+}
+
+func checkAppendTime(t *testing.T, at time.Time) {
+	t.Helper()
+	want := at.UTC().Format(TimeFormat)
+	if got := string(appendTime(nil, at)); got != want {
+		t.Fatalf("appendTime(%v) = %s, want %s", at, got, want)
+	}
+	if got := FormatTime(at); got != want {
+		t.Fatalf("FormatTime(%v) = %s, want %s", at, got, want)
+	}
+}
+
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(0), int64(0))
+	f.Add(int64(1767225600), int64(123456789))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		checkAppendTime(t, time.Unix(sec, nsec))
+	})
+}
