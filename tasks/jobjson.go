@@ -31,10 +31,11 @@ func optMS(t *time.Time) *msTime {
 // gives the struct (TestJobMarshalJSON holds it to that): a job is the answer of
 // every POST /v1/tokens, and the reflection walk was a large share of its cost.
 func (j Job) MarshalJSON() ([]byte, error) {
-	return j.appendJSON(make([]byte, 0, 512))
+	return j.AppendJSON(make([]byte, 0, 512))
 }
 
-func (j *Job) appendJSON(b []byte) ([]byte, error) {
+// AppendJSON appends what MarshalJSON returns to b.
+func (j *Job) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"JobId":`...)
 	b = appendJSONString(b, j.JobId)
 	b = append(b, `,"Status":`...)
