@@ -550,28 +550,14 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return nil, false, fmt.Errorf("producer: %w", err)
 		}
 	}
-	rec := pr.record()
 	// The record is written before the key is claimed, so whoever finds the claim
 	// also finds the record. Both go out in one pipeline shared with concurrent Submits.
 	// Without an Idempotency-Key the task goes out in the same pipeline, after the
 	// record (a worker that finds the task finds the record): one round trip; on
 	// Redis Cluster, after it (ordered).
-	var write *redis.IntCmd
-	var claimed, ticket *redis.Cmd
-	var task *asynqwire.Result
-	var reads *backlog.Reads
-	p.commits.do(func(pipe redis.Pipeliner) {
-		write = p.results.CreateCmd(ctx, pipe, rec)
-		ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
-		reads = p.cfg.Backlog.ReadCmds(ctx, pipe) // the answer's estimate, counting this job
-		p.fetchResultCmd(ctx, pipe, pr)
-		if opts.IdempotencyKey != "" {
-			claimed = claim.Eval(ctx, pipe, []string{idemKey(opts.IdempotencyKey)},
-				pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
-		} else if p.ordered {
-			task = p.taskw.Enqueue(ctx, pipe, p.applyTask(pr.payload.Priority, pr.jobID, pr.encoded), p.cfg.Now())
-		}
-	})
+	cmds := &submitCmds{} // one allocation for what the closure sets
+	p.commits.do(func(pipe redis.Pipeliner) { p.queueSubmit(ctx, pipe, pr, cmds) })
+	write, claimed, task, entry := cmds.write, cmds.claimed, cmds.task, cmds.entry
 	err = write.Err()
 	if err == nil && claimed != nil && !errors.Is(claimed.Err(), redis.Nil) {
 		err = claimed.Err()
@@ -601,7 +587,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return job, created, nil
 		}
 	}
-	tk, _ := ticket.Int64() // no ticket: no estimate, the job runs all the same
+	tk, _ := entry.Ticket() // no ticket: no estimate, the job runs all the same
 	_ = p.cfg.Backlog.Store(ctx, pr.jobID, tk)
 	if task == nil {
 		if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
@@ -609,8 +595,10 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return nil, false, err
 		}
 	}
-	if err := p.Ack(ctx, jobWrites(pr.payload.Priority, pr.jobID)...); err != nil {
-		return nil, false, err // the job stays: a retry with the same key finds it
+	if p.acks != nil { // jobWrites only when there is a wait
+		if err := p.Ack(ctx, jobWrites(pr.payload.Priority, pr.jobID)...); err != nil {
+			return nil, false, err // the job stays: a retry with the same key finds it
+		}
 	}
 	job = &tasks.Job{
 		JobId: pr.jobID, Status: tasks.StatusQueued, Extra: pr.extra, CreatedAt: pr.payload.CreatedAt,
@@ -626,11 +614,33 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	}
 	job.FetchResult = pr.payload.FetchResult
 	if tk != 0 {
-		if e, err := reads.Estimate(job.Priority, tk); err == nil {
+		if e, err := entry.Estimate(job.Priority, tk); err == nil {
 			job.Position, job.EstimatedStartAt, job.Estimated = e.Position, e.StartAt, true
 		}
 	}
 	return job, true, nil
+}
+
+// submitCmds are the commands of a Submit, queued by queueSubmit.
+type submitCmds struct {
+	write   *redis.IntCmd
+	claimed *redis.Cmd        // with an Idempotency-Key
+	task    *asynqwire.Result // without, where a pipeline is ordered
+	entry   *backlog.Entry
+}
+
+// queueSubmit queues on pipe the writes of Submit of pr.
+func (p *Producer) queueSubmit(ctx context.Context, pipe redis.Pipeliner, pr *prepared, c *submitCmds) {
+	c.write = p.results.CreateCmd(ctx, pipe, pr.record())
+	// The ticket, then the answer's estimate, counting this job.
+	c.entry = p.cfg.Backlog.EnterCmds(ctx, pipe, pr.payload.Priority, pr.jobID)
+	p.fetchResultCmd(ctx, pipe, pr)
+	if k := pr.opts.IdempotencyKey; k != "" {
+		c.claimed = claim.Eval(ctx, pipe, []string{idemKey(k)},
+			pr.jobID+" "+pr.fingerprint, p.cfg.IdempotencyTTL.Milliseconds())
+	} else if p.ordered {
+		c.task = p.taskw.Enqueue(ctx, pipe, p.applyTask(pr.payload.Priority, pr.jobID, pr.encoded), p.cfg.Now())
+	}
 }
 
 // undo removes what a failed or duplicate Submit wrote. It uses a fresh context: the

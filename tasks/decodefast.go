@@ -98,6 +98,15 @@ func fastValue(raw []byte, f reflect.Value) bool {
 	case t.Kind() == reflect.String && raw[0] == '"' && !hasEscape(raw[1:len(raw)-1]) && !customDecoded(f):
 		f.SetString(string(raw[1 : len(raw)-1])) // the common case, without a decoder
 		return true
+	case t.Kind() == reflect.Pointer && st.Kind() == reflect.String && raw[0] == '"' &&
+		!hasEscape(raw[1:len(raw)-1]) && !customDecoded(f) && !customDecodedPointer(t):
+		// A *string (RedirectURL, Extra): as encoding/json, into the string f points
+		// to, else a new one.
+		if f.IsNil() {
+			f.Set(reflect.New(st))
+		}
+		f.Elem().SetString(string(raw[1 : len(raw)-1]))
+		return true
 	}
 	return json.Unmarshal(raw, f.Addr().Interface()) == nil
 }
@@ -111,6 +120,12 @@ var (
 func customDecoded(f reflect.Value) bool {
 	pt := f.Addr().Type()
 	return pt.Implements(unmarshalerType) || pt.Implements(textUnmarshalerType)
+}
+
+// customDecodedPointer reports whether encoding/json decodes into a pointer of type
+// t with the pointee's own method.
+func customDecodedPointer(t reflect.Type) bool {
+	return t.Implements(unmarshalerType) || t.Implements(textUnmarshalerType)
 }
 
 func skipSpace(b []byte, i int) int {

@@ -102,7 +102,30 @@ const (
 )
 
 // FormatTime renders t as a record time.
-func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+func FormatTime(t time.Time) string {
+	var b [len(TimeFormat) + 8]byte
+	return string(appendTime(b[:0], t))
+}
+
+// appendTime appends t.UTC().Format(TimeFormat) without parsing the layout: every
+// job answer and record carries such times (TestAppendTime holds it to Format).
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
 
 // CreatedAtValue is the record value of a job's CreatedAt (not a public field): Unix
 // milliseconds, which Redis keeps as an integer (10 bytes of listpack, against 26 for

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/faceidq/faceidq/internal/faceid"
@@ -58,11 +59,26 @@ func (p *ApplyPayload) Encode() ([]byte, error) {
 	if t.Priority == PriorityInteractive {
 		t.Priority = ""
 	}
-	b, err := json.Marshal(&t)
-	if err != nil {
-		return nil, fmt.Errorf("tasks: encode payload of %s: %w", p.JobID, err)
+	return t.appendJSON(make([]byte, 0, 48+len(t.Priority)+len(t.BatchID)+len(t.ImageRef))), nil
+}
+
+// appendJSON appends t as json.Marshal writes it (TestApplyTaskJSON holds it to that).
+func (t *applyTask) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	for _, f := range [...]struct{ name, value string }{
+		{`"id":`, t.JobID}, {`"p":`, string(t.Priority)}, {`"b":`, t.BatchID}, {`"i":`, t.ImageRef},
+	} {
+		if f.value != "" { // omitempty
+			b = append(appendJSONString(append(b, f.name...), f.value), ',')
+		}
 	}
-	return b, nil
+	b = append(b, `"ms":`...)
+	b = strconv.AppendInt(b, t.CreatedMS, 10)
+	if t.DeadlineMS != 0 {
+		b = append(b, `,"d":`...)
+		b = strconv.AppendInt(b, t.DeadlineMS, 10)
+	}
+	return append(b, '}')
 }
 
 // DecodeApplyPayload parses the payload of a TypeApplyToken task that names its job

@@ -75,10 +75,10 @@ func appendString(b []byte, n protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
-// enqueue is asynq v0.26's enqueue script (internal/rdb.enqueueCmd), unchanged:
+// enqueueScript is asynq v0.26's enqueue script (internal/rdb.enqueueCmd), unchanged:
 // KEYS[1] the task hash, KEYS[2] the pending list; ARGV[1] the message, ARGV[2] the
 // id, ARGV[3] now in unix nanoseconds. 1: enqueued; 0: the id is taken.
-var enqueue = redis.NewScript(`
+const enqueueScript = `
 if redis.call("EXISTS", KEYS[1]) == 1 then
 	return 0
 end
@@ -88,7 +88,7 @@ redis.call("HSET", KEYS[1],
            "pending_since", ARGV[3])
 redis.call("LPUSH", KEYS[2], ARGV[2])
 return 1
-`)
+`
 
 // allQueues is asynq's set of queue names (base.AllQueues).
 const allQueues = "asynq:queues"
@@ -102,22 +102,34 @@ func PendingKey(queue string) string { return "asynq:{" + queue + "}:pending" }
 // Writer queues tasks on pipelines. Its zero value is ready to use; it is safe for
 // concurrent use.
 type Writer struct {
-	published sync.Map // queue name → true once added to asynq's set of queues
+	published sync.Map // queue name → *queueState once added to asynq's set of queues
+}
+
+// queueState is what a Writer keeps of a queue it published.
+type queueState struct {
+	pending any // PendingKey, as a command argument
 }
 
 // Enqueue queues on pipe the commands that enqueue t, as asynq's Client.Enqueue
 // does; once the pipeline ran, the returned Result says what happened.
 func (w *Writer) Enqueue(ctx context.Context, pipe redis.Pipeliner, t Task, now time.Time) *Result {
 	r := &Result{w: w, queue: t.Queue}
-	if _, ok := w.published.Load(t.Queue); !ok {
+	var q *queueState
+	if v, ok := w.published.Load(t.Queue); ok {
+		q = v.(*queueState)
+	} else {
 		// Idempotent; asynq's client does the same once per queue and process.
 		r.publish = pipe.SAdd(ctx, allQueues, t.Queue)
-		w.published.Store(t.Queue, true)
+		q = &queueState{pending: PendingKey(t.Queue)}
+		w.published.Store(t.Queue, q)
 	}
-	// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and Redis keeps
-	// the compiled script by its hash either way.
-	r.cmd = enqueue.Eval(ctx, pipe, []string{TaskKey(t.Queue, t.ID), PendingKey(t.Queue)},
+	// The script's EVAL, its arguments in one slice. EVAL, not EVALSHA: a pipeline
+	// cannot fall back on NOSCRIPT, and Redis keeps the compiled script by its hash
+	// either way.
+	r.cmd = redis.NewCmd(ctx, "eval", enqueueScript, 2, TaskKey(t.Queue, t.ID), q.pending,
 		Message(t), t.ID, now.UnixNano())
+	r.cmd.SetFirstKeyPos(3)
+	_ = pipe.Process(ctx, r.cmd)
 	return r
 }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,6 +60,17 @@ func (c Config) validate() error {
 type Backlog struct {
 	cfg     Config
 	cluster bool
+	// lanes are the keys of the two lanes, built once.
+	lanes [2]laneKeys
+	// readArgs are the arguments of the commands of ReadCmds, one after the other.
+	readArgs []any
+	// ticketArgs are the EVAL arguments of ticket by lane, the record's key left empty.
+	ticketArgs [2][]any
+}
+
+// laneKeys are the keys of one lane.
+type laneKeys struct {
+	tickets, served, pending string
 }
 
 // New returns a Backlog.
@@ -68,25 +80,60 @@ func New(cfg Config) (*Backlog, error) {
 		return nil, err
 	}
 	_, cluster := cfg.Redis.(*redis.ClusterClient)
-	return &Backlog{cfg: cfg, cluster: cluster}, nil
+	b := &Backlog{cfg: cfg, cluster: cluster}
+	for i, lane := range []tasks.Priority{tasks.PriorityInteractive, tasks.PriorityBatch} {
+		b.lanes[i] = b.newLaneKeys(lane)
+	}
+	in, ba := b.lanes[0], b.lanes[1]
+	b.readArgs = []any{
+		"mget", in.tickets, in.served, ba.tickets, ba.served,
+		"hget", keys.Pipeline, "Paused",
+		"llen", in.pending,
+		"llen", ba.pending,
+	}
+	for i, l := range b.lanes {
+		b.ticketArgs[i] = []any{"eval", ticketScript, 2, l.tickets, ""}
+	}
+	return b, nil
+}
+
+func (b *Backlog) newLaneKeys(lane tasks.Priority) laneKeys {
+	return laneKeys{
+		tickets: keys.BacklogTickets(b.cfg.Action, string(lane)),
+		served:  keys.BacklogServed(b.cfg.Action, string(lane)),
+		pending: b.pendingKey(lane),
+	}
+}
+
+// lane returns the keys of lane.
+func (b *Backlog) lane(lane tasks.Priority) laneKeys {
+	switch lane {
+	case tasks.PriorityInteractive:
+		return b.lanes[0]
+	case tasks.PriorityBatch:
+		return b.lanes[1]
+	}
+	return b.newLaneKeys(lane)
 }
 
 // Rate is the drain rate estimates assume.
 func (b *Backlog) Rate() float64 { return b.cfg.Rate }
 
 // ticket takes the next ticket of KEYS[1] and stores it in the record KEYS[2].
-var ticket = redis.NewScript(`
+var ticket = redis.NewScript(ticketScript)
+
+const ticketScript = `
 local t = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], 'Ticket', t)
 return t
-`)
+`
 
 // TicketCmd queues on pipe, after the command that creates job jobID's record, the
 // command that gives it a ticket in lane and stores it in the record. Read the
 // ticket with Ticket. On Redis Cluster the counter and the record live in different
 // slots: the command only counts, and Store writes the ticket after the pipeline.
 func (b *Backlog) TicketCmd(ctx context.Context, pipe redis.Pipeliner, lane tasks.Priority, jobID string) *redis.Cmd {
-	k := keys.BacklogTickets(b.cfg.Action, string(lane))
+	k := b.lane(lane).tickets
 	if b.cluster {
 		return pipe.Do(ctx, "INCR", k)
 	}
@@ -116,9 +163,55 @@ func (b *Backlog) Ticket(ctx context.Context, lane tasks.Priority, jobID string)
 	return t, b.Store(ctx, jobID, t)
 }
 
+// Entry is a job's ticket and the reads of its estimate, queued on a pipeline
+// (EnterCmds).
+type Entry struct {
+	ticket *redis.Cmd
+	reads  *Reads
+}
+
+// EnterCmds queues on pipe, after the command that creates job jobID's record, what
+// TicketCmd and then ReadCmds queue: the job's ticket and the reads of its estimate,
+// which count it.
+func (b *Backlog) EnterCmds(ctx context.Context, pipe redis.Pipeliner, lane tasks.Priority, jobID string) *Entry {
+	e := &Entry{}
+	if b.cluster {
+		e.ticket = b.TicketCmd(ctx, pipe, lane, jobID)
+	} else {
+		// As ticket.Eval, with the arguments built once. EVAL, not EVALSHA: a
+		// pipeline cannot fall back on NOSCRIPT.
+		args := make([]any, len(b.ticketArgs[0]))
+		switch lane {
+		case tasks.PriorityInteractive:
+			copy(args, b.ticketArgs[0])
+		case tasks.PriorityBatch:
+			copy(args, b.ticketArgs[1])
+		default:
+			copy(args, b.ticketArgs[0])
+			args[3] = b.lane(lane).tickets
+		}
+		args[4] = keys.Result(jobID)
+		e.ticket = redis.NewCmd(ctx, args...)
+		e.ticket.SetFirstKeyPos(3)
+		_ = pipe.Process(ctx, e.ticket)
+	}
+	e.reads = b.ReadCmds(ctx, pipe)
+	return e
+}
+
+// Ticket returns the job's ticket, once the pipeline ran. On Redis Cluster, Store
+// then writes it into the job's record.
+func (e *Entry) Ticket() (int64, error) { return e.ticket.Int64() }
+
+// Estimate computes the place of the job holding ticket t in lane, once the pipeline
+// ran (Reads.Estimate).
+func (e *Entry) Estimate(lane tasks.Priority, t int64) (Estimate, error) {
+	return e.reads.Estimate(lane, t)
+}
+
 // Served counts one job of lane gone from its queue for good.
 func (b *Backlog) Served(ctx context.Context, lane tasks.Priority) error {
-	if err := b.cfg.Redis.Incr(ctx, keys.BacklogServed(b.cfg.Action, string(lane))).Err(); err != nil {
+	if err := b.cfg.Redis.Incr(ctx, b.lane(lane).served).Err(); err != nil {
 		return fmt.Errorf("backlog: served: %w", err)
 	}
 	return nil
@@ -163,15 +256,20 @@ type Reads struct {
 // job (producer.Submit) gets its estimate in the same round trip: queued after the
 // job's ticket, they count it.
 func (b *Backlog) ReadCmds(ctx context.Context, pipe redis.Pipeliner) *Reads {
-	a := b.cfg.Action
-	return &Reads{b: b,
-		counts: pipe.MGet(ctx,
-			keys.BacklogTickets(a, string(tasks.PriorityInteractive)), keys.BacklogServed(a, string(tasks.PriorityInteractive)),
-			keys.BacklogTickets(a, string(tasks.PriorityBatch)), keys.BacklogServed(a, string(tasks.PriorityBatch))),
-		paused: pipe.HGet(ctx, keys.Pipeline, "Paused"),
-		pendI:  pipe.LLen(ctx, b.pendingKey(tasks.PriorityInteractive)),
-		pendB:  pipe.LLen(ctx, b.pendingKey(tasks.PriorityBatch)),
+	// The commands of pipe.MGet, HGet and LLen, from arguments built once.
+	args := make([]any, len(b.readArgs))
+	copy(args, b.readArgs)
+	r := &Reads{b: b,
+		counts: redis.NewSliceCmd(ctx, args[0:5:5]...),
+		paused: redis.NewStringCmd(ctx, args[5:8:8]...),
+		pendI:  redis.NewIntCmd(ctx, args[8:10:10]...),
+		pendB:  redis.NewIntCmd(ctx, args[10:12:12]...),
 	}
+	_ = pipe.Process(ctx, r.counts)
+	_ = pipe.Process(ctx, r.paused)
+	_ = pipe.Process(ctx, r.pendI)
+	_ = pipe.Process(ctx, r.pendB)
+	return r
 }
 
 // Estimate computes the place of the job holding ticket t in lane from reads whose
@@ -183,16 +281,22 @@ func (r *Reads) Estimate(lane tasks.Priority, t int64) (Estimate, error) {
 	var n [4]int64
 	for i, v := range r.counts.Val() {
 		if s, ok := v.(string); ok {
-			fmt.Sscan(s, &n[i])
+			n[i], _ = strconv.ParseInt(s, 10, 64) // INCR's counters
 		}
 	}
+	return r.estimate(lane, t, n, r.paused.Val() == "1", r.pendI.Val(), r.pendB.Val()), nil
+}
+
+// estimate computes the estimate from values read: the counters n, the switch, and
+// the lengths of the two pending lists.
+func (r *Reads) estimate(lane tasks.Priority, t int64, n [4]int64, paused bool, pendI, pendB int64) Estimate {
 	// The counters may drift (a job dropped without being counted); the jobs ahead
 	// can never be more than the tasks pending in the queues ahead.
-	limit := r.pendI.Val()
+	limit := pendI
 	if lane == tasks.PriorityBatch {
-		limit += r.pendB.Val()
+		limit += pendB
 	}
-	return r.b.estimate(lane, t, n, r.paused.Val() == "1", limit), nil
+	return r.b.estimate(lane, t, n, paused, limit)
 }
 
 // pendingKey is the list of asynq's pending tasks of the action's queue of lane.

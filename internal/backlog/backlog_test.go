@@ -2,6 +2,8 @@ package backlog
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -87,5 +89,60 @@ func TestCounters(t *testing.T) {
 	final := &tasks.Job{Status: tasks.StatusSucceeded, Ticket: 5}
 	if err := b.Fill(ctx, final); err != nil || final.Position != 0 || final.EstimatedStartAt != nil {
 		t.Fatalf("a final job was estimated: %+v", final)
+	}
+}
+
+// TestEnterCmds checks that EnterCmds gives a job the ticket and the estimate that
+// TicketCmd and ReadCmds give it, on a real Redis and on the embedded one.
+func TestEnterCmds(t *testing.T) {
+	for name, rdb := range map[string]redis.UniversalClient{
+		"real": redistest.Start(t, redistest.Options{}).Client(t),
+		"mini": redis.NewClient(&redis.Options{Addr: redistest.Mini(t).Addr()}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			b, err := New(Config{Redis: rdb, Rate: 10, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdb.RPush(ctx, "asynq:{interactive}:pending", "a", "b", "c")
+			rdb.RPush(ctx, "asynq:{batch}:pending", "d")
+			for i, lane := range []tasks.Priority{tasks.PriorityInteractive, tasks.PriorityBatch, tasks.PriorityInteractive} {
+				jobID := "j_enter" + string(rune('a'+i))
+				pipe := rdb.Pipeline()
+				e := b.EnterCmds(ctx, pipe, lane, jobID)
+				if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) { // Paused is unset
+					t.Fatal(err)
+				}
+				tk, err := e.Ticket()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := rdb.HGet(ctx, keys.Result(jobID), tasks.FieldTicket).Val(); got != fmt.Sprint(tk) {
+					t.Fatalf("record Ticket %q, want %d", got, tk)
+				}
+				got, err := e.Estimate(lane, tk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := b.Estimate(ctx, lane, tk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Position != want.Position || !got.StartAt.Equal(*want.StartAt) {
+					t.Fatalf("%s: EnterCmds estimate %d %v, Estimate %d %v", jobID, got.Position, got.StartAt, want.Position, want.StartAt)
+				}
+				// The separate commands give the next ticket of the lane.
+				pipe = rdb.Pipeline()
+				next := b.TicketCmd(ctx, pipe, lane, jobID+"x")
+				if _, err := pipe.Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if n, _ := next.Int64(); n != tk+1 {
+					t.Fatalf("TicketCmd after EnterCmds: %d, want %d", n, tk+1)
+				}
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/faceidq/faceidq/internal/faceid"
@@ -173,9 +174,30 @@ func writeEnvelope(w http.ResponseWriter, rid string, e *apiError) {
 	writeJSON(w, e.status, &Envelope{Error: ErrorBody{Code: e.code, Message: e.message}, RequestId: rid})
 }
 
+// jobBuffers hold the buffers writeJSON writes a job into.
+var jobBuffers = sync.Pool{New: func() any { return &[]byte{} }}
+
+// maxPooledJob is the largest buffer kept in jobBuffers.
+const maxPooledJob = 16 << 10
+
 // writeJSON answers v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if j, ok := v.(*tasks.Job); ok && j != nil {
+		// What json.Marshal writes, without its second pass over the bytes, in a
+		// buffer used again (Write does not keep it).
+		buf := jobBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(b) <= maxPooledJob {
+				*buf = b[:0]
+				jobBuffers.Put(buf)
+			}
+		}()
+		b, err = j.AppendJSON((*buf)[:0])
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil { // only our own types are written: cannot happen
 		b = []byte(`{"Error":{"Code":"InternalError","Message":"cannot encode the answer"}}`)
 		status = http.StatusInternalServerError

@@ -11,6 +11,7 @@
 package metrics
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,21 @@ type Metrics struct {
 	UpstreamRetries      *prometheus.CounterVec   // class
 	LimiterPenalties     *prometheus.CounterVec   // action
 	LimiterIntervalGauge *prometheus.GaugeVec     // action
+
+	// httpSeries and submitted hold the series of ObserveHTTP and ObserveSubmitted
+	// once looked up: a request does not hash its labels again.
+	httpSeries sync.Map // httpKey → httpSeries
+	submitted  sync.Map // lane → prometheus.Counter
+}
+
+type httpKey struct {
+	route string
+	code  int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 var latencyBuckets = []float64{.005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -142,7 +158,11 @@ func (m *Metrics) ObserveSubmitted(lane string) {
 	if m == nil {
 		return
 	}
-	m.JobsSubmitted.WithLabelValues(lane).Inc()
+	c, ok := m.submitted.Load(lane)
+	if !ok {
+		c, _ = m.submitted.LoadOrStore(lane, m.JobsSubmitted.WithLabelValues(lane))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // ObserveHTTP records one HTTP request.
@@ -150,8 +170,17 @@ func (m *Metrics) ObserveHTTP(route string, code int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.HTTPRequests.WithLabelValues(route, itoa(code)).Inc()
-	m.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
+	k := httpKey{route, code}
+	v, ok := m.httpSeries.Load(k)
+	if !ok {
+		v, _ = m.httpSeries.LoadOrStore(k, httpSeries{
+			requests: m.HTTPRequests.WithLabelValues(route, itoa(code)),
+			duration: m.HTTPDuration.WithLabelValues(route),
+		})
+	}
+	s := v.(httpSeries)
+	s.requests.Inc()
+	s.duration.Observe(d.Seconds())
 }
 
 func itoa(n int) string {

@@ -86,36 +86,39 @@ func (s *Store) CreateCmd(ctx context.Context, pipe redis.Pipeliner, rec NewReco
 	if rec.CreatedAt.IsZero() {
 		rec.CreatedAt = s.now()
 	}
-	ts := tasks.FormatTime(rec.CreatedAt)
 	// The JobId is the key's own. Every value is kept short: one longer than Redis's
 	// hash-max-listpack-value (64 bytes) turns the whole record from a listpack into a
 	// hashtable, about 3x the memory (producer's TestRedisMemoryPerPendingJob keeps the
 	// budget of a pending job). A new field: add it here or in NewRecord.Input.
-	fields := []any{
+	// The HSET's arguments are built in one slice (what pipe.HSet would copy again).
+	args := make([]any, 0, 14+2+len(rec.Input)+8)
+	args = append(args, "hset", keys.Result(rec.JobID),
 		tasks.FieldStatus, string(rec.Status),
 		tasks.FieldAttempts, 0,
 		tasks.FieldCreatedAt, tasks.CreatedAtValue(rec.CreatedAt),
-		tasks.FieldUpdatedAt, ts,
+		tasks.FieldUpdatedAt, tasks.FormatTime(rec.CreatedAt),
 		tasks.FieldRegion, rec.Region,
 		tasks.FieldExtra, rec.Extra,
-	}
+	)
 	if rec.Priority != "" && rec.Priority != tasks.PriorityInteractive { // none: interactive
-		fields = append(fields, tasks.FieldPriority, string(rec.Priority))
+		args = append(args, tasks.FieldPriority, string(rec.Priority))
 	}
-	fields = append(fields, rec.Input...)
+	args = append(args, rec.Input...)
 	if rec.BatchID != "" {
-		fields = append(fields, tasks.FieldBatchId, rec.BatchID)
+		args = append(args, tasks.FieldBatchId, rec.BatchID)
 	}
 	if rec.RowKey != "" {
-		fields = append(fields, tasks.FieldRowKey, rec.RowKey)
+		args = append(args, tasks.FieldRowKey, rec.RowKey)
 	}
 	if rec.CallbackURL != "" {
-		fields = append(fields, tasks.FieldCallbackURL, rec.CallbackURL, tasks.FieldWebhookStatus, "pending")
+		args = append(args, tasks.FieldCallbackURL, rec.CallbackURL, tasks.FieldWebhookStatus, "pending")
 	}
 	if !rec.Deadline.IsZero() {
-		fields = append(fields, tasks.FieldDeadline, tasks.FormatTime(rec.Deadline))
+		args = append(args, tasks.FieldDeadline, tasks.FormatTime(rec.Deadline))
 	}
-	return pipe.HSet(ctx, keys.Result(rec.JobID), fields...)
+	cmd := redis.NewIntCmd(ctx, args...)
+	_ = pipe.Process(ctx, cmd)
+	return cmd
 }
 
 // Create writes a new job record.
