@@ -139,6 +139,9 @@ func definedMetrics(t *testing.T) map[string]metricKind {
 	m := metrics.New()
 	v := reflect.ValueOf(m).Elem()
 	for i := 0; i < v.NumField(); i++ {
+		if !v.Type().Field(i).IsExported() { // caches of looked-up series
+			continue
+		}
 		c, ok := v.Field(i).Interface().(prometheus.Collector)
 		if !ok || v.Type().Field(i).Name == "Registry" {
 			continue
