@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/faceidq/faceidq/internal/backlog"
 )
 
 // Group commit of record writes.
@@ -30,11 +32,14 @@ const commitTimeout = 5 * time.Second
 
 type commit struct {
 	queue func(pipe redis.Pipeliner)
+	reads bool           // wants the backlog's reads, queued once after every commit
+	out   *backlog.Reads // those reads, set when reads
 	done  chan struct{}
 }
 
 type committer struct {
 	rdb redis.UniversalClient
+	bl  *backlog.Backlog // nil: no commit asks for reads
 	in  chan *commit
 	wg  sync.WaitGroup
 
@@ -42,8 +47,9 @@ type committer struct {
 	closed bool
 }
 
-func newCommitter(rdb redis.UniversalClient) *committer {
-	c := &committer{rdb: rdb, in: make(chan *commit, commitWriters*commitMax)}
+// newCommitter returns a committer on rdb; bl queues the reads doReads asks for.
+func newCommitter(rdb redis.UniversalClient, bl *backlog.Backlog) *committer {
+	c := &committer{rdb: rdb, bl: bl, in: make(chan *commit, commitWriters*commitMax)}
 	c.wg.Add(commitWriters)
 	for range commitWriters {
 		go c.loop()
@@ -56,7 +62,19 @@ func newCommitter(rdb redis.UniversalClient) *committer {
 // command; another caller's failed command does not concern it). After close, it
 // runs its own pipeline.
 func (c *committer) do(queue func(pipe redis.Pipeliner)) {
-	cm := &commit{queue: queue, done: make(chan struct{})}
+	c.send(&commit{queue: queue, done: make(chan struct{})})
+}
+
+// doReads is do for a write that also needs the backlog's reads after it
+// (backlog.ReadCmds): one set of reads, queued after every write of the pipeline, serves
+// all the writes that ask for them, instead of four commands each.
+func (c *committer) doReads(queue func(pipe redis.Pipeliner)) *backlog.Reads {
+	cm := &commit{queue: queue, reads: true, done: make(chan struct{})}
+	c.send(cm)
+	return cm.out
+}
+
+func (c *committer) send(cm *commit) {
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -106,6 +124,15 @@ func (c *committer) run(batch []*commit) {
 	pipe := c.rdb.Pipeline()
 	for _, cm := range batch {
 		cm.queue(pipe)
+	}
+	var reads *backlog.Reads
+	for _, cm := range batch {
+		if cm.reads {
+			if reads == nil {
+				reads = c.bl.ReadCmds(ctx, pipe)
+			}
+			cm.out = reads
+		}
 	}
 	_, _ = pipe.Exec(ctx) // results are read from each command
 	for _, cm := range batch {

@@ -172,7 +172,7 @@ func New(cfg Config) (*Producer, error) {
 	}
 	var acks *committer
 	if cfg.AckReplicas > 0 {
-		acks = newCommitter(cfg.Redis)
+		acks = newCommitter(cfg.Redis, nil)
 	}
 	_, cluster := cfg.Redis.(*redis.ClusterClient)
 	_, ring := cfg.Redis.(*redis.Ring)
@@ -184,7 +184,7 @@ func New(cfg Config) (*Producer, error) {
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
 		results:   results.New(cfg.Redis, results.Config{TTL: cfg.ResultTTL, Now: cfg.Now}),
 		images:    images.New(cfg.Redis, images.Config{TTL: cfg.ImageTTL}),
-		commits:   newCommitter(cfg.Redis),
+		commits:   newCommitter(cfg.Redis, cfg.Backlog),
 		acks:      acks,
 	}, nil
 }
@@ -555,9 +555,11 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	// Without an Idempotency-Key the task goes out in the same pipeline, after the
 	// record (a worker that finds the task finds the record): one round trip; on
 	// Redis Cluster, after it (ordered).
+	// The answer's estimate comes from reads queued after every write of the pipeline:
+	// they count this job.
 	cmds := &submitCmds{} // one allocation for what the closure sets
-	p.commits.do(func(pipe redis.Pipeliner) { p.queueSubmit(ctx, pipe, pr, cmds) })
-	write, claimed, task, entry := cmds.write, cmds.claimed, cmds.task, cmds.entry
+	reads := p.commits.doReads(func(pipe redis.Pipeliner) { p.queueSubmit(ctx, pipe, pr, cmds) })
+	write, claimed, task := cmds.write, cmds.claimed, cmds.task
 	err = write.Err()
 	if err == nil && claimed != nil && !errors.Is(claimed.Err(), redis.Nil) {
 		err = claimed.Err()
@@ -587,7 +589,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 			return job, created, nil
 		}
 	}
-	tk, _ := entry.Ticket() // no ticket: no estimate, the job runs all the same
+	tk, _ := cmds.ticket.Int64() // no ticket: no estimate, the job runs all the same
 	_ = p.cfg.Backlog.Store(ctx, pr.jobID, tk)
 	if task == nil {
 		if err := p.enqueue(ctx, pr.payload.Priority, pr.jobID, pr.encoded); err != nil {
@@ -614,7 +616,7 @@ func (p *Producer) Submit(ctx context.Context, req *tasks.TokenRequest, opts Opt
 	}
 	job.FetchResult = pr.payload.FetchResult
 	if tk != 0 {
-		if e, err := entry.Estimate(job.Priority, tk); err == nil {
+		if e, err := reads.Estimate(job.Priority, tk); err == nil {
 			job.Position, job.EstimatedStartAt, job.Estimated = e.Position, e.StartAt, true
 		}
 	}
@@ -626,14 +628,13 @@ type submitCmds struct {
 	write   *redis.IntCmd
 	claimed *redis.Cmd        // with an Idempotency-Key
 	task    *asynqwire.Result // without, where a pipeline is ordered
-	entry   *backlog.Entry
+	ticket  *redis.Cmd
 }
 
 // queueSubmit queues on pipe the writes of Submit of pr.
 func (p *Producer) queueSubmit(ctx context.Context, pipe redis.Pipeliner, pr *prepared, c *submitCmds) {
 	c.write = p.results.CreateCmd(ctx, pipe, pr.record())
-	// The ticket, then the answer's estimate, counting this job.
-	c.entry = p.cfg.Backlog.EnterCmds(ctx, pipe, pr.payload.Priority, pr.jobID)
+	c.ticket = p.cfg.Backlog.TicketCmd(ctx, pipe, pr.payload.Priority, pr.jobID)
 	p.fetchResultCmd(ctx, pipe, pr)
 	if k := pr.opts.IdempotencyKey; k != "" {
 		c.claimed = claim.Eval(ctx, pipe, []string{idemKey(k)},

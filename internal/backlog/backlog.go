@@ -64,7 +64,8 @@ type Backlog struct {
 	lanes [2]laneKeys
 	// readArgs are the arguments of the commands of ReadCmds, one after the other.
 	readArgs []any
-	// ticketArgs are the EVAL arguments of ticket by lane, the record's key left empty.
+	// ticketArgs are the EVAL arguments of ticketScript by lane, the record's key left
+	// empty.
 	ticketArgs [2][]any
 }
 
@@ -119,9 +120,7 @@ func (b *Backlog) lane(lane tasks.Priority) laneKeys {
 // Rate is the drain rate estimates assume.
 func (b *Backlog) Rate() float64 { return b.cfg.Rate }
 
-// ticket takes the next ticket of KEYS[1] and stores it in the record KEYS[2].
-var ticket = redis.NewScript(ticketScript)
-
+// ticketScript takes the next ticket of KEYS[1] and stores it in the record KEYS[2].
 const ticketScript = `
 local t = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], 'Ticket', t)
@@ -133,11 +132,26 @@ return t
 // ticket with Ticket. On Redis Cluster the counter and the record live in different
 // slots: the command only counts, and Store writes the ticket after the pipeline.
 func (b *Backlog) TicketCmd(ctx context.Context, pipe redis.Pipeliner, lane tasks.Priority, jobID string) *redis.Cmd {
-	k := b.lane(lane).tickets
 	if b.cluster {
-		return pipe.Do(ctx, "INCR", k)
+		return pipe.Do(ctx, "INCR", b.lane(lane).tickets)
 	}
-	return ticket.Eval(ctx, pipe, []string{k, keys.Result(jobID)})
+	// EVAL of ticketScript, with the arguments built once. EVAL, not EVALSHA: a
+	// pipeline cannot fall back on NOSCRIPT.
+	args := make([]any, len(b.ticketArgs[0]))
+	switch lane {
+	case tasks.PriorityInteractive:
+		copy(args, b.ticketArgs[0])
+	case tasks.PriorityBatch:
+		copy(args, b.ticketArgs[1])
+	default:
+		copy(args, b.ticketArgs[0])
+		args[3] = b.lane(lane).tickets
+	}
+	args[4] = keys.Result(jobID)
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3)
+	_ = pipe.Process(ctx, cmd)
+	return cmd
 }
 
 // Store writes ticket t into job jobID's record when TicketCmd could not (Cluster).
@@ -161,52 +175,6 @@ func (b *Backlog) Ticket(ctx context.Context, lane tasks.Priority, jobID string)
 	}
 	t, _ := cmd.Int64()
 	return t, b.Store(ctx, jobID, t)
-}
-
-// Entry is a job's ticket and the reads of its estimate, queued on a pipeline
-// (EnterCmds).
-type Entry struct {
-	ticket *redis.Cmd
-	reads  *Reads
-}
-
-// EnterCmds queues on pipe, after the command that creates job jobID's record, what
-// TicketCmd and then ReadCmds queue: the job's ticket and the reads of its estimate,
-// which count it.
-func (b *Backlog) EnterCmds(ctx context.Context, pipe redis.Pipeliner, lane tasks.Priority, jobID string) *Entry {
-	e := &Entry{}
-	if b.cluster {
-		e.ticket = b.TicketCmd(ctx, pipe, lane, jobID)
-	} else {
-		// As ticket.Eval, with the arguments built once. EVAL, not EVALSHA: a
-		// pipeline cannot fall back on NOSCRIPT.
-		args := make([]any, len(b.ticketArgs[0]))
-		switch lane {
-		case tasks.PriorityInteractive:
-			copy(args, b.ticketArgs[0])
-		case tasks.PriorityBatch:
-			copy(args, b.ticketArgs[1])
-		default:
-			copy(args, b.ticketArgs[0])
-			args[3] = b.lane(lane).tickets
-		}
-		args[4] = keys.Result(jobID)
-		e.ticket = redis.NewCmd(ctx, args...)
-		e.ticket.SetFirstKeyPos(3)
-		_ = pipe.Process(ctx, e.ticket)
-	}
-	e.reads = b.ReadCmds(ctx, pipe)
-	return e
-}
-
-// Ticket returns the job's ticket, once the pipeline ran. On Redis Cluster, Store
-// then writes it into the job's record.
-func (e *Entry) Ticket() (int64, error) { return e.ticket.Int64() }
-
-// Estimate computes the place of the job holding ticket t in lane, once the pipeline
-// ran (Reads.Estimate).
-func (e *Entry) Estimate(lane tasks.Priority, t int64) (Estimate, error) {
-	return e.reads.Estimate(lane, t)
 }
 
 // Served counts one job of lane gone from its queue for good.
@@ -254,7 +222,10 @@ type Reads struct {
 
 // ReadCmds queues on pipe the reads an estimate needs, so that a caller writing a
 // job (producer.Submit) gets its estimate in the same round trip: queued after the
-// job's ticket, they count it.
+// job's ticket, they count it. The reads may serve every job of a pipeline when queued
+// after all of them: each job's place comes from its own ticket, and the pending lists
+// that bound it then also count the pipeline's own tasks (the bound only matters when
+// the counters drifted).
 func (b *Backlog) ReadCmds(ctx context.Context, pipe redis.Pipeliner) *Reads {
 	// The commands of pipe.MGet, HGet and LLen, from arguments built once.
 	args := make([]any, len(b.readArgs))

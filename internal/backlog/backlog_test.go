@@ -92,9 +92,11 @@ func TestCounters(t *testing.T) {
 	}
 }
 
-// TestEnterCmds checks that EnterCmds gives a job the ticket and the estimate that
-// TicketCmd and ReadCmds give it, on a real Redis and on the embedded one.
-func TestEnterCmds(t *testing.T) {
+// TestTicketsShareReads checks that the tickets of several jobs queued on one pipeline
+// and one ReadCmds after them (as producer.Submit's group commit does) give each job its
+// ticket, in its record, and the estimate Estimate gives it, on a real Redis and on the
+// embedded one.
+func TestTicketsShareReads(t *testing.T) {
 	for name, rdb := range map[string]redis.UniversalClient{
 		"real": redistest.Start(t, redistest.Options{}).Client(t),
 		"mini": redis.NewClient(&redis.Options{Addr: redistest.Mini(t).Addr()}),
@@ -108,21 +110,30 @@ func TestEnterCmds(t *testing.T) {
 			}
 			rdb.RPush(ctx, "asynq:{interactive}:pending", "a", "b", "c")
 			rdb.RPush(ctx, "asynq:{batch}:pending", "d")
-			for i, lane := range []tasks.Priority{tasks.PriorityInteractive, tasks.PriorityBatch, tasks.PriorityInteractive} {
-				jobID := "j_enter" + string(rune('a'+i))
-				pipe := rdb.Pipeline()
-				e := b.EnterCmds(ctx, pipe, lane, jobID)
-				if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) { // Paused is unset
-					t.Fatal(err)
-				}
-				tk, err := e.Ticket()
+			lanes := []tasks.Priority{tasks.PriorityInteractive, tasks.PriorityBatch, tasks.PriorityInteractive}
+			pipe := rdb.Pipeline()
+			cmds := make([]*redis.Cmd, len(lanes))
+			for i, lane := range lanes {
+				cmds[i] = b.TicketCmd(ctx, pipe, lane, "j_share"+string(rune('a'+i)))
+			}
+			reads := b.ReadCmds(ctx, pipe)
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) { // Paused is unset
+				t.Fatal(err)
+			}
+			wantTicket := map[tasks.Priority]int64{}
+			for i, lane := range lanes {
+				jobID := "j_share" + string(rune('a'+i))
+				tk, err := cmds[i].Int64()
 				if err != nil {
 					t.Fatal(err)
+				}
+				if wantTicket[lane]++; tk != wantTicket[lane] {
+					t.Fatalf("%s: ticket %d, want %d", jobID, tk, wantTicket[lane])
 				}
 				if got := rdb.HGet(ctx, keys.Result(jobID), tasks.FieldTicket).Val(); got != fmt.Sprint(tk) {
 					t.Fatalf("record Ticket %q, want %d", got, tk)
 				}
-				got, err := e.Estimate(lane, tk)
+				got, err := reads.Estimate(lane, tk)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -131,16 +142,7 @@ func TestEnterCmds(t *testing.T) {
 					t.Fatal(err)
 				}
 				if got.Position != want.Position || !got.StartAt.Equal(*want.StartAt) {
-					t.Fatalf("%s: EnterCmds estimate %d %v, Estimate %d %v", jobID, got.Position, got.StartAt, want.Position, want.StartAt)
-				}
-				// The separate commands give the next ticket of the lane.
-				pipe = rdb.Pipeline()
-				next := b.TicketCmd(ctx, pipe, lane, jobID+"x")
-				if _, err := pipe.Exec(ctx); err != nil {
-					t.Fatal(err)
-				}
-				if n, _ := next.Int64(); n != tk+1 {
-					t.Fatalf("TicketCmd after EnterCmds: %d, want %d", n, tk+1)
+					t.Fatalf("%s: shared reads' estimate %d %v, Estimate %d %v", jobID, got.Position, got.StartAt, want.Position, want.StartAt)
 				}
 			}
 		})
