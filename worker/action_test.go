@@ -119,6 +119,14 @@ func TestActionsHaveTheirOwnBudget(t *testing.T) {
 	if want := []string{faceid.Action, faceid.ActionGet, "EchoIntl"}; !slices.Equal(asked, want) {
 		t.Fatalf("limiters asked for %v, want %v", asked, want)
 	}
+	served := map[string]int{} // a queue served by two servers would hand a task to one without its handler
+	for _, s := range w.servers {
+		for _, q := range s.queues {
+			if served[q]++; served[q] > 1 {
+				t.Fatalf("queue %s has %d servers", q, served[q])
+			}
+		}
+	}
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -28,10 +28,12 @@ type actionServer struct {
 	srv    *asynq.Server
 }
 
-// laneGroups returns the queue sets of task type typ's servers.
+// laneGroups returns the queue sets of task type typ's servers. A queue has one server,
+// whatever types it carries: Apply's queues (and any type routed to them) a server per
+// lane, the others one per pair.
 func laneGroups(typ string) [][]string {
 	queues := tasks.ActionQueues(typ)
-	if typ == tasks.TypeApplyToken {
+	if queues[0] == tasks.QueueInteractive {
 		return [][]string{queues[:1], queues[1:]}
 	}
 	return [][]string{queues}
