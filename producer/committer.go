@@ -18,7 +18,8 @@ import (
 // call per request, which on a small machine is most of the cost. committer gathers
 // the writes that are waiting when a writer is free into one pipeline: one round trip
 // for all of them, and no added delay when there is only one (a free writer takes the
-// first write at once and only adds those already queued behind it).
+// first write at once and only adds those already queued behind it). The reads of the
+// answer's estimate go once per pipeline, after all of its writes (doReads).
 
 // commitWriters is the number of pipelines in flight at once.
 const commitWriters = 4
