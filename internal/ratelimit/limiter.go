@@ -155,7 +155,7 @@ type reply struct {
 	now, slot        int64 // µs, Redis clock
 	interval, spread time.Duration
 	factor           float64
-	sent, recv       time.Time // local clock around the call
+	recv             time.Time // local clock when the answer was read
 	start            time.Time // slot on the local clock
 }
 
@@ -195,7 +195,7 @@ func (l *Limiter) run(ctx context.Context, op string, lane Lane, reservedAt int6
 	r := reply{
 		ok: v[0] == 1, lost: v[0] == -1, kind: v[7], wait: time.Duration(v[1]) * time.Microsecond, now: v[2], slot: v[3],
 		interval: time.Duration(v[4]) * time.Microsecond, spread: time.Duration(v[5]) * time.Microsecond,
-		factor: float64(v[6]) / 1e6, sent: sent, recv: recv, token: token,
+		factor: float64(v[6]) / 1e6, recv: recv, token: token,
 	}
 	l.clk.note(sent, recv, r.now)
 	r.start = l.clk.local(r.slot)

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -770,4 +771,24 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 	}
 	w.n = len(p)
 	return len(p), nil
+}
+
+// TestWithArrival: a request carrying WithArrival is counted at that moment, not at the
+// server's clock (frozen here): a harness's network delay decides the window.
+func TestWithArrival(t *testing.T) {
+	h := newHarness(t, Config{Rate: 2})
+	start := h.clock.Now()
+	ms := time.Millisecond
+	for i, s := range []struct {
+		at   time.Duration
+		want string
+	}{{0, CodeOK}, {100 * ms, CodeOK}, {999 * ms, "RequestLimitExceeded"}, {1000 * ms, CodeOK}, {1100 * ms, CodeOK}} {
+		ctx := WithArrival(context.Background(), start.Add(s.at))
+		if got, _ := h.code(t, call{ctx: ctx}); got != s.want {
+			t.Fatalf("arrival %d at +%v: %s, want %s", i, s.at, got, s.want)
+		}
+	}
+	if st := h.s.Stats(); !st.LastAt.Equal(start.Add(1100 * ms)) {
+		t.Errorf("LastAt %v, want the last arrival's time", st.LastAt)
+	}
 }
