@@ -97,3 +97,30 @@ func TestGetFeeder(t *testing.T) {
 		t.Fatalf("queued %v, want 3 and 10 added", got)
 	}
 }
+
+func TestProbeMargin(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	ms := time.Millisecond
+	tests := []struct {
+		name  string
+		at    []time.Duration // arrival times, in the order handled
+		want  time.Duration
+		known bool
+	}{
+		{"too few", []time.Duration{0, 10 * ms}, 0, false},
+		{"paced", []time.Duration{0, 500 * ms, 1000 * ms, 1500 * ms}, 0, true},
+		{"a third in a second", []time.Duration{0, 400 * ms, 900 * ms, 1600 * ms}, -100 * ms, true},
+		{"order of handling does not matter", []time.Duration{900 * ms, 0, 400 * ms}, -100 * ms, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProbe(nil)
+			for _, d := range tt.at {
+				p.arrivals = append(p.arrivals, arrival{at: t0.Add(d), ok: true})
+			}
+			if got, ok := p.margin(2); ok != tt.known || got != tt.want {
+				t.Errorf("margin = %v, %v; want %v, %v", got, ok, tt.want, tt.known)
+			}
+		})
+	}
+}

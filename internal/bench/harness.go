@@ -107,6 +107,7 @@ type Row struct {
 	IWaitP50, IWaitP95   time.Duration
 	IJobs                int
 	Spread               time.Duration // the delay spread the faceidq limiter paced with at the end
+	Margin               time.Duration // the tightest second's margin (probe.margin)
 }
 
 // Run runs every scenario and the idle-pickup measurement, and writes the table to out.
@@ -119,6 +120,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	o.Modes = modes
+	o.BacklogLane = cmp.Or(o.BacklogLane, tasks.PriorityBatch)
 	red, err := redisproc.Start(redisproc.Options{Dir: o.Dir})
 	if err != nil {
 		return err
@@ -350,7 +352,7 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 	}
 	defer done()
 	for i := 0; i < e.o.Backlog; i++ {
-		if err := enq(ctx, cmp.Or(e.o.BacklogLane, tasks.PriorityBatch), "bench:b:"+strconv.Itoa(i)); err != nil {
+		if err := enq(ctx, e.o.BacklogLane, "bench:b:"+strconv.Itoa(i)); err != nil {
 			return row, fmt.Errorf("bench: enqueue backlog: %w", err)
 		}
 	}
@@ -385,6 +387,7 @@ func (e *runEnv) scenario(ctx context.Context, mode string, n int, p Profile) (R
 	row.OK = e.probe.okBetween(from, to)
 	row.Util = float64(row.OK) / (float64(e.o.Rate) * e.o.Duration.Seconds())
 	row.MaxInAnySecond = st.MaxInAnySecond
+	row.Margin, _ = e.probe.margin(e.o.Rate)
 	row.RequestLimitExceeded = st.ByCode["RequestLimitExceeded"]
 	w := e.probe.interactiveWaits()
 	row.IJobs = len(w)
@@ -456,26 +459,27 @@ func (e *runEnv) idlePickup(ctx context.Context) ([]time.Duration, error) {
 }
 
 func (r Row) line() string {
-	return fmt.Sprintf("util %.1f%%, max/s %d, RLE %d, interactive p50 %v p95 %v (%d jobs), limiter spread %v",
-		100*r.Util, r.MaxInAnySecond, r.RequestLimitExceeded, r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), r.IJobs, r.Spread)
+	return fmt.Sprintf("util %.1f%%, max/s %d, margin %v, RLE %d, interactive p50 %v p95 %v (%d jobs), limiter spread %v",
+		100*r.Util, r.MaxInAnySecond, r.Margin.Round(10*time.Microsecond), r.RequestLimitExceeded, r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), r.IJobs, r.Spread)
 }
 
 func writeTable(out io.Writer, o Options, rows []Row, idle []time.Duration) {
 	fmt.Fprintf(out, "\nupstream limit %d/s (strict sliding second, counted on arrival); %v measured after %v warm-up; %d %s jobs pending; one interactive job every %v\n",
-		o.Rate, o.Duration, o.Warmup, o.Backlog, cmp.Or(o.BacklogLane, tasks.PriorityBatch), o.InteractiveEvery)
+		o.Rate, o.Duration, o.Warmup, o.Backlog, o.BacklogLane, o.InteractiveEvery)
 	if o.WebhookDelay > 0 {
 		fmt.Fprintf(out, "every faceidq job has a webhook to a receiver that takes %v to answer each delivery\n", o.WebhookDelay)
 	}
 	fmt.Fprintln(out)
-	fmt.Fprintln(out, "| mode | workers | latency | calls/s | utilization | max in any 1 s | RequestLimitExceeded | interactive wait p50 | p95 | limiter spread |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(out, "margin: how far the tightest sliding second kept from %d arrivals (negative: it held them)\n\n", o.Rate+1)
+	fmt.Fprintln(out, "| mode | workers | latency | calls/s | utilization | max in any 1 s | margin | RequestLimitExceeded | interactive wait p50 | p95 | limiter spread |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		spread := "n/a"
 		if r.Mode == ModeFaceidq {
 			spread = r.Spread.Round(100 * time.Microsecond).String()
 		}
-		fmt.Fprintf(out, "| %s | %d | %s | %.2f | %.1f%% | %d | %d | %v | %v | %s |\n", r.Mode, r.Workers, r.Profile,
-			float64(r.OK)/o.Duration.Seconds(), 100*r.Util, r.MaxInAnySecond, r.RequestLimitExceeded,
+		fmt.Fprintf(out, "| %s | %d | %s | %.2f | %.1f%% | %d | %v | %d | %v | %v | %s |\n", r.Mode, r.Workers, r.Profile,
+			float64(r.OK)/o.Duration.Seconds(), 100*r.Util, r.MaxInAnySecond, r.Margin.Round(10*time.Microsecond), r.RequestLimitExceeded,
 			r.IWaitP50.Round(time.Millisecond), r.IWaitP95.Round(time.Millisecond), spread)
 	}
 	fmt.Fprintf(out, "\nidle pickup (faceidq, 1 worker, no network latency, enqueue → upstream arrival, %d jobs): p50 %v, p95 %v\n",

@@ -121,6 +121,26 @@ func (p *probe) okBetween(from, to time.Time) int {
 	return n
 }
 
+// margin returns how far the tightest sliding second kept from holding rate+1
+// arrivals: the smallest (arrival k+rate − arrival k) − 1s over every arrival recorded
+// (the simulator counts each one). Negative: some second held rate+1 of them. ok is
+// false with fewer than rate+1 arrivals.
+func (p *probe) margin(rate int) (m time.Duration, ok bool) {
+	p.mu.Lock()
+	at := make([]time.Time, len(p.arrivals))
+	for i, a := range p.arrivals {
+		at[i] = a.at
+	}
+	p.mu.Unlock()
+	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) }) // stamped at delivery, recorded at handling
+	for k := 0; k+rate < len(at); k++ {
+		if d := at[k+rate].Sub(at[k]) - time.Second; !ok || d < m {
+			m, ok = d, true
+		}
+	}
+	return m, ok
+}
+
 // interactiveWaits returns the recorded interactive waits, sorted.
 func (p *probe) interactiveWaits() []time.Duration {
 	p.mu.Lock()
