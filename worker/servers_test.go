@@ -8,13 +8,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/faceidq/faceidq/internal/faceid"
 	"github.com/faceidq/faceidq/internal/ratelimit"
-	"github.com/faceidq/faceidq/internal/redistest"
 	"github.com/faceidq/faceidq/internal/waittest"
-	"github.com/faceidq/faceidq/producer"
 	"github.com/faceidq/faceidq/tasks"
 )
 
@@ -44,25 +41,12 @@ func TestActionsDrainIndependently(t *testing.T) {
 
 func testActionsDrainIndependently(t *testing.T, lane tasks.Priority) {
 	ctx := context.Background()
-	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	up := &slowApply{fakeUpstream: &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}}
-	pr, err := producer.New(producer.Config{Redis: rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pr.Close)
-	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: &freeLimiter{}, Concurrency: 4, VerifyConcurrency: 4,
-		DelayedCheckInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Shutdown)
-	b := &testBundle{rdb: rdb, producer: pr}
+	var up *slowApply
+	_, b := setupWith(t, func(c *Config, b *testBundle) {
+		up = &slowApply{fakeUpstream: b.upstream}
+		c.Upstream, c.Limiters, c.Limiter, c.VerifyConcurrency = up, nil, &freeLimiter{}, 4
+	})
+	pr, rdb := b.producer, b.rdb
 
 	// Jobs with a BizToken whose results the Get tasks fetch.
 	const fetches, backlog = 8, 300
@@ -123,27 +107,12 @@ func (l *laneLimiter) WaitBefore(ctx context.Context, lane ratelimit.Lane, deadl
 // by a task waiting for its rate slot, an interactive job still runs at once: it has
 // slots of its own (servers.go).
 func TestInteractiveNotBehindBatchWaiters(t *testing.T) {
-	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	up := &fakeUpstream{script: map[string][]error{}, calls: map[string]int{}, images: map[string]string{}}
-	pr, err := producer.New(producer.Config{Redis: rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pr.Close)
 	const slots = 2
 	lim := &laneLimiter{}
-	w, err := New(Config{Redis: rdb, Upstream: up, Limiter: lim, Concurrency: slots, MaxSlotWait: time.Hour,
-		ShutdownTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Shutdown)
-	b := &testBundle{rdb: rdb, producer: pr}
+	_, b := setupWith(t, func(c *Config, _ *testBundle) {
+		c.Limiters, c.Limiter = nil, lim
+		c.Concurrency, c.MaxSlotWait, c.ShutdownTimeout = slots, time.Hour, time.Second
+	})
 	for i := range 2 * slots {
 		b.submit(t, fmt.Sprintf("https://example.com/waiting-%d", i), func(r *tasks.TokenRequest) { r.Priority = tasks.PriorityBatch })
 	}

@@ -110,6 +110,12 @@ type testBundle struct {
 
 func setup(t *testing.T) (*Worker, *testBundle) {
 	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with the worker's Config changed by mut (nil: none) before New.
+func setupWith(t *testing.T, mut func(*Config, *testBundle)) (*Worker, *testBundle) {
+	t.Helper()
 	m := redistest.Mini(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -123,7 +129,7 @@ func setup(t *testing.T) (*Worker, *testBundle) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.producer.Close)
-	w, err := New(Config{
+	cfg := Config{
 		Redis: rdb, Upstream: b.upstream, Concurrency: 4,
 		Limiters: func(action string) (Limiter, error) {
 			b.budgets = append(b.budgets, action)
@@ -131,7 +137,11 @@ func setup(t *testing.T) (*Worker, *testBundle) {
 		},
 		MaxRetries: 2, Backoff: BackoffConfig{Initial: time.Millisecond, Max: 5 * time.Millisecond},
 		RateLimitedDelay: time.Millisecond, PausedDelay: 20 * time.Millisecond, DelayedCheckInterval: 10 * time.Millisecond,
-	})
+	}
+	if mut != nil {
+		mut(&cfg, b)
+	}
+	w, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
